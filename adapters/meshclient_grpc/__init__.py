@@ -1,0 +1,1 @@
+"""Placeholder: this adapter lands in a later release."""
