@@ -1,0 +1,7 @@
+"""The object store and its immutable snapshots."""
+
+from meshclient.store._snapshot import Snapshot as Snapshot
+from meshclient.store._snapshot import Store as Store
+from meshclient.store._snapshot import kind_of as kind_of
+
+__all__ = ["Snapshot", "Store", "kind_of"]
