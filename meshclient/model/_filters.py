@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
-_ORIGIN: Final = re.compile(r"^(https?)://(\*|(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:\d{1,5})?$")
+_ORIGIN: Final = re.compile(
+    r"^(https?)://(\*|(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:\d{1,5})?$"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -93,16 +95,31 @@ class ExternalAuth:
     protocol: str = ""
 
 
-Filter = HeaderModifier | RequestRedirect | URLRewrite | RequestMirror | CORS | ExtensionRef | (
-    ExternalAuth
+Filter = (
+    HeaderModifier
+    | RequestRedirect
+    | URLRewrite
+    | RequestMirror
+    | CORS
+    | ExtensionRef
+    | (ExternalAuth)
 )
 
 HTTP_FILTER_TYPES: Final = (
-    "RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite",
-    "RequestMirror", "CORS", "ExternalAuth", "ExtensionRef",
+    "RequestHeaderModifier",
+    "ResponseHeaderModifier",
+    "RequestRedirect",
+    "URLRewrite",
+    "RequestMirror",
+    "CORS",
+    "ExternalAuth",
+    "ExtensionRef",
 )
 GRPC_FILTER_TYPES: Final = (
-    "RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "ExtensionRef",
+    "RequestHeaderModifier",
+    "ResponseHeaderModifier",
+    "RequestMirror",
+    "ExtensionRef",
 )
 _FIELD: Final = {
     "RequestHeaderModifier": "requestHeaderModifier",
@@ -128,7 +145,9 @@ def parse_filters(
         if not kind:
             continue
         if kind not in allowed:
-            f.error("type", kind, "is not a filter type this route kind supports", UNSUPPORTED_VALUE)
+            f.error(
+                "type", kind, "is not a filter type this route kind supports", UNSUPPORTED_VALUE
+            )
             continue
         if kind in seen and kind not in REPEATABLE:
             # HR: only RequestMirror and ExtensionRef may repeat within one list.
@@ -143,8 +162,12 @@ def parse_filters(
         if parsed is not None:
             out.append(parsed)
     if "RequestRedirect" in seen and "URLRewrite" in seen:
-        r.error(key, "RequestRedirect + URLRewrite",
-                "may not combine RequestRedirect and URLRewrite in one filter list", INVALID)
+        r.error(
+            key,
+            "RequestRedirect + URLRewrite",
+            "may not combine RequestRedirect and URLRewrite in one filter list",
+            INVALID,
+        )
     return out
 
 
@@ -166,7 +189,8 @@ def _parse_one(kind: str, b: Reader, ns: str) -> Filter | None:
         result = _cors(b)
     elif kind == "ExtensionRef":
         result = ExtensionRef(
-            group=b.str("group"), kind=b.str("kind", required=True),
+            group=b.str("group"),
+            kind=b.str("kind", required=True),
             name=b.str("name", required=True),
         )
     else:
@@ -229,7 +253,8 @@ def _path_modifier(b: Reader) -> PathModifier | None:
 
 
 _FIELD_OF_PATH: Final = {
-    "ReplaceFullPath": "replaceFullPath", "ReplacePrefixMatch": "replacePrefixMatch",
+    "ReplaceFullPath": "replaceFullPath",
+    "ReplacePrefixMatch": "replacePrefixMatch",
 }
 
 
@@ -272,8 +297,12 @@ def _mirror(b: Reader, ns: str) -> RequestMirror | None:
         denominator = fraction.int("denominator", 100, minimum=1)
         if numerator is not None and denominator is not None:
             if numerator > denominator:
-                fraction.error("numerator", numerator,
-                               f"must not exceed the denominator ({denominator})", INVALID)
+                fraction.error(
+                    "numerator",
+                    numerator,
+                    f"must not exceed the denominator ({denominator})",
+                    INVALID,
+                )
             else:
                 percent = 100.0 * numerator / denominator
     return RequestMirror(backend_ref=ref, percent=percent)
@@ -283,13 +312,19 @@ def _cors(b: Reader) -> CORS:
     origins = b.strings("allowOrigins", max_items=64)
     for index, origin in enumerate(origins):
         if origin != "*" and not _ORIGIN.match(origin):
-            b.error(f"allowOrigins[{index}]", origin,
-                    "is not '*' or an origin such as 'https://*.example.com:8443'", INVALID)
+            b.error(
+                f"allowOrigins[{index}]",
+                origin,
+                "is not '*' or an origin such as 'https://*.example.com:8443'",
+                INVALID,
+            )
     methods = b.strings("allowMethods", max_items=9)
     allow_headers = b.strings("allowHeaders", max_items=64)
     expose_headers = b.strings("exposeHeaders", max_items=64)
     for field, values in (
-        ("allowOrigins", origins), ("allowMethods", methods), ("allowHeaders", allow_headers),
+        ("allowOrigins", origins),
+        ("allowMethods", methods),
+        ("allowHeaders", allow_headers),
         ("exposeHeaders", expose_headers),
     ):
         if "*" in values and len(values) > 1:

@@ -73,12 +73,16 @@ def parse_grpc_route(raw: Mapping[str, object], default_namespace: str) -> GRPCR
     parents = parse_parent_refs(spec, meta.namespace)
     hostnames = parse_hostnames(spec)
     rules = [
-        _parse_rule(r, i, meta.namespace) for i, r in enumerate(spec.children("rules", max_items=16))
+        _parse_rule(r, i, meta.namespace)
+        for i, r in enumerate(spec.children("rules", max_items=16))
     ]
     if not spec.has("rules"):
         rules.append(GRPCRouteRule(index=0))
     return GRPCRoute(
-        meta=meta, parent_refs=parents, hostnames=hostnames, rules=tuple(rules),
+        meta=meta,
+        parent_refs=parents,
+        hostnames=hostnames,
+        rules=tuple(rules),
         errors=tuple(errors),
     )
 
@@ -104,8 +108,13 @@ def _parse_rule(r: Reader, index: int, ns: str) -> GRPCRouteRule:
     if (sp := r.child("sessionPersistence")) is not None:
         session = parse_session_persistence(sp)
     return GRPCRouteRule(
-        index=index, name=r.opt_str("name"), matches=matches, filters=filters,
-        backend_refs=tuple(backends), session_persistence=session, errors=tuple(errors),
+        index=index,
+        name=r.opt_str("name"),
+        matches=matches,
+        filters=filters,
+        backend_refs=tuple(backends),
+        session_persistence=session,
+        errors=tuple(errors),
     )
 
 

@@ -1,0 +1,164 @@
+"""The request as routing sees it: a head, no body, parsed once and lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import unquote_plus, urlsplit
+
+__all__ = ["RequestHead"]
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+
+HeaderInput = Mapping[str, str | Sequence[str]] | Iterable[tuple[str, str]] | None
+
+
+class RequestHead:
+    """Method, scheme, destination, path and headers of one request.
+
+    ``authority`` and ``port`` are where the request is addressed (the URL), which decides
+    whether it is meshclient's and, for Services, which one; ``host`` is the Host header
+    (the URL authority unless the caller set one), which Gateway listeners and routes match.
+    Header names are lower-case; values keep their order and repetitions.
+    """
+
+    __slots__ = ("_headers", "_path", "_prefixes", "_query", "authority", "headers", "host",
+                 "method", "path", "port", "scheme")
+
+    def __init__(
+        self,
+        method: str,
+        scheme: str,
+        authority: str,
+        port: int,
+        path: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        host: str | None = None,
+    ) -> None:
+        self.method = method
+        self.scheme = scheme
+        self.authority = authority
+        self.port = port
+        self.path = path or "/"
+        self.headers = headers
+        if host is None:
+            host = authority
+            for name, value in headers:
+                if name == "host":
+                    host = _strip_port(value.strip().lower())
+                    break
+        self.host = host
+        self._headers: dict[str, str] | None = None
+        self._path: str | None = None
+        self._query: dict[str, str] | None = None
+        self._prefixes: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_url(cls, method: str, url: str, headers: HeaderInput = None) -> RequestHead:
+        """Parse an absolute URL; raises ValueError naming the URL when it is not one."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
+        try:
+            port = parts.port or DEFAULT_PORTS[scheme]
+        except ValueError as exc:
+            raise ValueError(f"{url!r} has an invalid port") from exc
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        return cls(method.upper(), scheme, parts.hostname.lower(), port, path,
+                   normalize_headers(headers))
+
+    # -- lazily parsed views, computed at most once per request ---------------------------
+
+    @property
+    def path_only(self) -> str:
+        if self._path is None:
+            cut = self.path.find("?")
+            self._path = self.path if cut < 0 else self.path[:cut]
+        return self._path
+
+    @property
+    def query_string(self) -> str:
+        cut = self.path.find("?")
+        return "" if cut < 0 else self.path[cut + 1:]
+
+    def header(self, name: str) -> str | None:
+        """The header's value, repeated values joined with ',' (RFC 7230 §3.2.2)."""
+        if self._headers is None:
+            combined: dict[str, str] = {}
+            for n, v in self.headers:
+                combined[n] = f"{combined[n]},{v}" if n in combined else v
+            self._headers = combined
+        return self._headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        """The first value of a query parameter (SPEC-NOTES §2.3: repeated → first)."""
+        if self._query is None:
+            params: dict[str, str] = {}
+            for pair in self.query_string.split("&"):
+                if not pair:
+                    continue
+                key, _, value = pair.partition("=")
+                key = unquote_plus(key)
+                if key not in params:
+                    params[key] = unquote_plus(value)
+            self._query = params
+        return self._query.get(name)
+
+    def prefixes(self) -> tuple[str, ...]:
+        """Path prefixes on segment boundaries, longest first, trailing '/' dropped.
+
+        ``/a/b/`` gives ``('/a/b', '/a', '')``: a PathPrefix value ``v`` matches exactly when
+        ``v.rstrip('/')`` is among them ('' being the root).
+        """
+        if self._prefixes is None:
+            path = self.path_only
+            out = [] if path.endswith("/") else [path]
+            i = path.rfind("/")
+            while i >= 0:
+                out.append(path[:i])
+                i = path.rfind("/", 0, i)
+            self._prefixes = tuple(dict.fromkeys(out))
+        return self._prefixes
+
+    def replace(
+        self,
+        *,
+        host: str | None = None,
+        path: str | None = None,
+        headers: tuple[tuple[str, str], ...] | None = None,
+    ) -> RequestHead:
+        return RequestHead(
+            self.method, self.scheme, self.authority, self.port,
+            self.path if path is None else path,
+            self.headers if headers is None else headers,
+            self.host if host is None else host,
+        )
+
+    def __repr__(self) -> str:
+        return (f"RequestHead({self.method} {self.scheme}://{self.authority}:{self.port}"
+                f"{self.path} host={self.host!r})")
+
+
+def normalize_headers(headers: HeaderInput) -> tuple[tuple[str, str], ...]:
+    if not headers:
+        return ()
+    out: list[tuple[str, str]] = []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        low = name.strip().lower()
+        if isinstance(value, str):
+            out.append((low, value))
+        else:
+            out.extend((low, v) for v in value)
+    return tuple(out)
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):
+        end = host.find("]")
+        return host[1:end] if end > 0 else host
+    if host.count(":") == 1:
+        return host.partition(":")[0]
+    return host

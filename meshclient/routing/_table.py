@@ -1,0 +1,188 @@
+"""The compiled lookup structures a request walks, and the walk itself.
+
+Precedence (SPEC-NOTES §2.6) is turned into structure rather than a sort per request:
+
+* a host finds its *tiers*: the exact-hostname tier, then each covering wildcard from the
+  longest, then the hostname-less tier — hostname precedence is the tier order;
+* inside a tier, Exact paths are one dict lookup, PathPrefix values one lookup per path
+  segment boundary (longest first), RegularExpression matches come last;
+* each bucket is already sorted by the rest of the key (method, header count, query count,
+  age, namespace/name, rule and match order), so the first entry whose remaining conditions
+  hold is the winner.
+
+A request therefore costs a few dict lookups plus the conditions of the entries it meets;
+the number of routes elsewhere in the table does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from meshclient.model import HTTPRouteMatch
+from meshclient.model._regex import Pattern, compile_regex
+from meshclient.routing._request import RequestHead
+from meshclient.routing._targets import RuleTarget
+
+__all__ = ["Entry", "HostTable", "Tier", "build_tier"]
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One match of one rule, with the conditions left after the path is decided."""
+
+    target: RuleTarget
+    sort_key: tuple[object, ...]
+    method: str | None = None
+    headers: tuple[tuple[str, str | None, Pattern | None], ...] = ()
+    """(name, exact value, regex): one of the two is set."""
+    queries: tuple[tuple[str, str | None, Pattern | None], ...] = ()
+    regex: Pattern | None = None
+    prefix: str | None = None
+    """The PathPrefix value matched (for ReplacePrefixMatch)."""
+
+    def conditions_hold(self, head: RequestHead) -> bool:
+        if self.method is not None and head.method != self.method:
+            return False
+        for name, exact, pattern in self.headers:
+            value = head.header(name)
+            if value is None:
+                return False
+            if pattern is None:
+                if value != exact:
+                    return False
+            elif pattern.fullmatch(value) is None:
+                return False
+        for name, exact, pattern in self.queries:
+            value = head.query(name)
+            if value is None:
+                return False
+            if pattern is None:
+                if value != exact:
+                    return False
+            elif pattern.fullmatch(value) is None:
+                return False
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class Tier:
+    """All entries that share one hostname (exact, one wildcard, or none)."""
+
+    exact: dict[str, tuple[Entry, ...]]
+    prefix: dict[str, tuple[Entry, ...]]
+    regex: tuple[Entry, ...]
+
+    def find(self, head: RequestHead) -> Entry | None:
+        if self.exact:
+            for entry in self.exact.get(head.path_only, ()):
+                if entry.conditions_hold(head):
+                    return entry
+        if self.prefix:
+            for candidate in head.prefixes():
+                for entry in self.prefix.get(candidate, ()):
+                    if entry.conditions_hold(head):
+                        return entry
+        for entry in self.regex:
+            if entry.regex is not None and entry.regex.fullmatch(head.path_only) is not None and (
+                entry.conditions_hold(head)
+            ):
+                return entry
+        return None
+
+
+def entry_for(target: RuleTarget, match: HTTPRouteMatch, order: tuple[object, ...]) -> Entry:
+    """An Entry with its precedence key (everything after hostname and path)."""
+    headers = tuple(
+        (h.name, h.value if h.type == "Exact" else None,
+         compile_regex(h.value) if h.type == "RegularExpression" else None)
+        for h in match.headers
+    )
+    queries = tuple(
+        (q.name, q.value if q.type == "Exact" else None,
+         compile_regex(q.value) if q.type == "RegularExpression" else None)
+        for q in match.query_params
+    )
+    key = (0 if match.method else 1, -len(headers), -len(queries), *order)
+    path = match.path
+    return Entry(
+        target=target,
+        sort_key=key,
+        method=match.method,
+        headers=headers,
+        queries=queries,
+        regex=compile_regex(path.value) if path.type == "RegularExpression" else None,
+        prefix=path.value if path.type == "PathPrefix" else None,
+    )
+
+
+def build_tier(items: Iterable[tuple[HTTPRouteMatch, Entry]]) -> Tier:
+    exact: dict[str, list[Entry]] = {}
+    prefix: dict[str, list[Entry]] = {}
+    regex: list[Entry] = []
+    for match, entry in items:
+        if match.path.type == "Exact":
+            exact.setdefault(match.path.value, []).append(entry)
+        elif match.path.type == "PathPrefix":
+            # "/abc" and "/abc/" are the same prefix; "/" is the root ("").
+            prefix.setdefault(match.path.value.rstrip("/"), []).append(entry)
+        else:
+            regex.append(entry)
+
+    def ordered(entries: Sequence[Entry]) -> tuple[Entry, ...]:
+        return tuple(sorted(entries, key=lambda e: e.sort_key))
+
+    return Tier(
+        exact={k: ordered(v) for k, v in exact.items()},
+        prefix={k: ordered(v) for k, v in prefix.items()},
+        regex=ordered(regex),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class HostTable:
+    """Route tiers of one listener (or one Service port), found by request host."""
+
+    exact: dict[str, tuple[Tier, ...]]
+    wildcard: dict[str, tuple[Tier, ...]]
+    """Keyed by the suffix after '*' (``.example.com``)."""
+    any_host: tuple[Tier, ...]
+
+    def tiers(self, host: str) -> tuple[Tier, ...]:
+        tiers = self.exact.get(host)
+        if tiers is not None:
+            return tiers
+        if self.wildcard:
+            i = host.find(".")
+            while i >= 0:
+                tiers = self.wildcard.get(host[i:])
+                if tiers is not None:
+                    return tiers
+                i = host.find(".", i + 1)
+        return self.any_host
+
+    def find(self, head: RequestHead) -> Entry | None:
+        for tier in self.tiers(head.host):
+            entry = tier.find(head)
+            if entry is not None:
+                return entry
+        return None
+
+
+def build_host_table(by_host: dict[str | None, list[tuple[HTTPRouteMatch, Entry]]]) -> HostTable:
+    """Merge entries per hostname into the tier lists each kind of host will walk."""
+    tiers = {host: build_tier(items) for host, items in by_host.items()}
+    wild = sorted((h for h in tiers if h is not None and h.startswith("*.")),
+                  key=len, reverse=True)
+    none_tier = (tiers[None],) if None in tiers else ()
+
+    def covering(name: str) -> tuple[Tier, ...]:
+        # Wildcards covering ``name``, most specific first (longer suffix = more labels).
+        return tuple(tiers[w] for w in wild if name != w and name.endswith(w[1:])
+                     and len(name) > len(w) - 1)
+
+    exact = {h: (tiers[h], *covering(h), *none_tier)
+             for h in tiers if h is not None and not h.startswith("*.")}
+    wildcard = {w[1:]: (tiers[w], *covering(w), *none_tier) for w in wild}
+    return HostTable(exact=exact, wildcard=wildcard, any_host=none_tier)

@@ -1,0 +1,276 @@
+"""A route rule compiled for one parent: everything the rule does, ready before any request."""
+
+from __future__ import annotations
+
+import attrs
+
+from meshclient.model import (
+    CORS,
+    ExtensionRef,
+    ExternalAuth,
+    Filter,
+    HeaderModifier,
+    HTTPRoute,
+    HTTPRouteRule,
+    RequestMirror,
+    RequestRedirect,
+    RetryPolicy,
+    SessionPersistence,
+    Timeouts,
+    URLRewrite,
+)
+from meshclient.routing._backends import Resolver
+from meshclient.routing._decision import (
+    NO_EDITS,
+    Action,
+    Backend,
+    BackendRequest,
+    Decision,
+    HeaderEdits,
+    Mirror,
+    ParentInfo,
+    RouteInfo,
+    Via,
+)
+from meshclient.routing._request import RequestHead
+from meshclient.routing._rewrite import (
+    cors_preflight,
+    cors_response_headers,
+    is_preflight,
+    redirect_location,
+    rewrite_path,
+)
+
+__all__ = ["RuleTarget", "compile_rule"]
+
+
+@attrs.frozen(kw_only=True)
+class RuleTarget:
+    """What one rule does for requests reaching it through one parent."""
+
+    route: RouteInfo | None
+    parent: ParentInfo
+    action: Action = Action.FORWARD
+    status: int | None = None
+    via: Via = Via.DIRECT
+    gateway_address: str | None = None
+    reasons: tuple[str, ...] = ()
+    backends: tuple[Backend, ...] = ()
+    backend_filters: bool = False
+    edits: HeaderEdits = NO_EDITS
+    response_edits: HeaderEdits = NO_EDITS
+    host_rewrite: str | None = None
+    path_rewrite: object = None
+    redirect: RequestRedirect | None = None
+    cors: CORS | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    timeouts: Timeouts | None = None
+    retry: RetryPolicy | None = None
+    session_persistence: SessionPersistence | None = None
+    session_key: str | None = None
+    problems: tuple[str, ...] = ()
+    """Invalid references found while compiling (for ResolvedRefs), not per request."""
+
+    def decide(self, head: RequestHead, matched_prefix: str | None) -> Decision:
+        if self.action is Action.REJECT or self.via is Via.GATEWAY:
+            return Decision(
+                action=self.action, request=head, status=self.status, route=self.route,
+                parent=self.parent, via=self.via, gateway_address=self.gateway_address,
+                reasons=self.reasons,
+            )
+        if self.cors is not None and is_preflight(head):
+            # G1767: a preflight on a CORS rule is answered here and never forwarded.
+            return Decision(
+                action=Action.RESPOND, request=head, status=200, route=self.route,
+                parent=self.parent, response_headers=cors_preflight(self.cors, head),
+            )
+        if self.redirect is not None:
+            return Decision(
+                action=Action.REDIRECT, request=head, status=self.redirect.status_code,
+                location=redirect_location(head, self.redirect, matched_prefix),
+                route=self.route, parent=self.parent, response_headers=self.response_edits,
+            )
+        request = self._rewrite(head, self.edits, self.host_rewrite, self.path_rewrite,
+                                matched_prefix)
+        response = self.response_edits
+        if self.cors is not None:
+            response = response.merged(cors_response_headers(self.cors, head))
+        backend_requests: tuple[BackendRequest | None, ...] = ()
+        if self.backend_filters:
+            backend_requests = tuple(self._backend_request(b, request, matched_prefix)
+                                     for b in self.backends)
+        return Decision(
+            action=Action.FORWARD, request=request, route=self.route, parent=self.parent,
+            backends=self.backends, backend_requests=backend_requests,
+            response_headers=response, mirrors=self.mirrors, timeouts=self.timeouts,
+            retry=self.retry, session_persistence=self.session_persistence,
+            session_key=self.session_key, reasons=self.reasons,
+        )
+
+    @staticmethod
+    def _rewrite(head: RequestHead, edits: HeaderEdits, host: str | None, path: object,
+                 matched_prefix: str | None) -> RequestHead:
+        if not edits and host is None and path is None:
+            return head
+        headers = edits.apply(head.headers) if edits else head.headers
+        new_path = None
+        if path is not None:
+            new_path = rewrite_path(head, path, matched_prefix)  # type: ignore[arg-type]
+        if host is not None:
+            # The Host header sent upstream becomes the rewritten hostname (HR URLRewrite).
+            headers = tuple((n, host) if n == "host" else (n, v) for n, v in headers)
+        return head.replace(host=host, path=new_path, headers=headers)
+
+    def _backend_request(self, b: Backend, request: RequestHead,
+                         matched_prefix: str | None) -> BackendRequest | None:
+        if b.redirect is not None:
+            return BackendRequest(status=b.redirect.status_code,
+                                  location=redirect_location(request, b.redirect, matched_prefix))
+        if not b.changes_request:
+            return None
+        return BackendRequest(request=self._rewrite(request, b.edits, b.host_rewrite,
+                                                    b.path_rewrite, matched_prefix))
+
+
+def _edits(f: HeaderModifier) -> HeaderEdits:
+    return HeaderEdits(set=f.set, add=f.add, remove=f.remove)
+
+
+def _unsupported(filters: tuple[Filter, ...], where: str) -> list[str]:
+    out = []
+    for f in filters:
+        if isinstance(f, ExtensionRef):
+            out.append(f"{where}: filter ExtensionRef {f.group or 'core'}/{f.kind} {f.name} "
+                       "is not implemented by meshclient")
+        elif isinstance(f, ExternalAuth):
+            out.append(f"{where}: filter ExternalAuth is not implemented by meshclient")
+    return out
+
+
+def compile_rule(
+    route: HTTPRoute,
+    rule: HTTPRouteRule,
+    parent: ParentInfo,
+    resolver: Resolver,
+    *,
+    mesh: bool,
+    gateway_address: str | None,
+) -> RuleTarget:
+    """Compile one valid rule for one parent (Gateway listener or Service port)."""
+    info = RouteInfo(kind=route.kind, namespace=route.meta.namespace, name=route.meta.name,
+                     rule=rule.index, rule_name=rule.name)
+    where = f"HTTPRoute {route.meta.ns_name} rule {rule.index}"
+    unsupported = _unsupported(rule.filters, where)
+    for i, b in enumerate(rule.backend_refs):
+        unsupported += _unsupported(b.filters, f"{where} backendRef {i}")
+        if any(isinstance(f, CORS) for f in b.filters):
+            unsupported.append(f"{where} backendRef {i}: a backend-level CORS filter is not "
+                               "implemented by meshclient")
+    if unsupported:
+        if mesh:
+            # Nothing to fall back to: a mesh route is only ever served in-process.
+            return RuleTarget(route=info, parent=parent, action=Action.REJECT, status=500,
+                              reasons=(*unsupported, "no gateway to fall back to for a "
+                                       "Service-parent route; refusing rather than skipping"))
+        return RuleTarget(route=info, parent=parent, via=Via.GATEWAY,
+                          gateway_address=gateway_address,
+                          reasons=(*unsupported, "sent through the gateway instead"))
+
+    edits, response = NO_EDITS, NO_EDITS
+    host_rewrite = None
+    path_rewrite = None
+    redirect = None
+    cors = None
+    mirrors: list[Mirror] = []
+    problems: list[str] = []
+    for f in rule.filters:
+        if isinstance(f, HeaderModifier):
+            if f.type == "RequestHeaderModifier":
+                edits = _edits(f)
+            else:
+                response = _edits(f)
+        elif isinstance(f, URLRewrite):
+            host_rewrite, path_rewrite = f.hostname, f.path
+        elif isinstance(f, RequestRedirect):
+            redirect = f
+        elif isinstance(f, CORS):
+            cors = f
+        elif isinstance(f, RequestMirror):
+            m = _mirror(route, f, resolver, mesh=mesh, problems=problems)
+            if m is not None:
+                mirrors.append(m)
+
+    backends: list[Backend] = []
+    for b in rule.backend_refs:
+        backend = resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
+        if backend.reason:
+            problems.append(backend.reason)
+        backends.append(_with_filters(backend, b.filters, route, resolver, mesh, problems))
+
+    reasons: list[str] = []
+    action, status = Action.FORWARD, None
+    session = rule.session_persistence
+    if session is not None and any(
+        (svc := resolver.services.get((b.namespace, b.name))) is not None
+        and svc.session_affinity == "ClientIP" for b in backends
+    ):
+        # G1619: Service sessionAffinity plus route session persistence must be rejected.
+        action, status = Action.REJECT, 500
+        reasons.append(f"{where}: sessionPersistence conflicts with a backend Service's "
+                       "sessionAffinity: ClientIP")
+    elif redirect is None and not backends:
+        # HR, CT:httproute-omitted-backendrefs (and G1294 for mesh): no backend → 500.
+        action, status = Action.REJECT, 500
+        reasons.append(f"{where} has no backendRefs")
+    elif redirect is None and all(b.weight == 0 for b in backends):
+        action, status = Action.REJECT, 500
+        reasons.append(f"{where}: every backendRef has weight 0")
+    elif redirect is None and all(not b.valid or b.weight == 0 for b in backends):
+        action, status = Action.REJECT, 500
+        reasons.extend(b.reason or "" for b in backends if not b.valid)
+
+    return RuleTarget(
+        route=info, parent=parent, action=action, status=status, reasons=tuple(reasons),
+        backends=tuple(backends),
+        backend_filters=any(b.changes_request or b.redirect is not None for b in backends),
+        edits=edits, response_edits=response, host_rewrite=host_rewrite,
+        path_rewrite=path_rewrite, redirect=redirect, cors=cors, mirrors=tuple(mirrors),
+        timeouts=rule.timeouts, retry=rule.retry,
+        session_persistence=session,
+        session_key=f"{route.meta.ns_name}/{rule.index}" if session is not None else None,
+        problems=tuple(problems),
+    )
+
+
+def _mirror(route: HTTPRoute, f: RequestMirror, resolver: Resolver, *, mesh: bool,
+            problems: list[str]) -> Mirror | None:
+    backend = resolver.backend(route.kind, route.meta.namespace, f.backend_ref, mesh=mesh)
+    if not backend.valid:
+        # HR: an unusable mirror is dropped; the primary request is unaffected.
+        problems.append(f"mirror {backend.reason}")
+        return None
+    return Mirror(backend=backend, percent=f.percent)
+
+
+def _with_filters(backend: Backend, filters: tuple[Filter, ...], route: HTTPRoute,
+                  resolver: Resolver, mesh: bool, problems: list[str]) -> Backend:
+    if not filters:
+        return backend
+    changes: dict[str, object] = {}
+    mirrors: list[Mirror] = []
+    for f in filters:
+        if isinstance(f, HeaderModifier):
+            key = "edits" if f.type == "RequestHeaderModifier" else "response_edits"
+            changes[key] = _edits(f)
+        elif isinstance(f, URLRewrite):
+            changes["host_rewrite"] = f.hostname
+            changes["path_rewrite"] = f.path
+        elif isinstance(f, RequestRedirect):
+            changes["redirect"] = f
+        elif isinstance(f, RequestMirror):
+            m = _mirror(route, f, resolver, mesh=mesh, problems=problems)
+            if m is not None:
+                mirrors.append(m)
+    if mirrors:
+        changes["mirrors"] = tuple(mirrors)
+    return attrs.evolve(backend, **changes)  # type: ignore[arg-type]
