@@ -125,11 +125,12 @@ def parse_reference_grant(raw: Mapping[str, object], default_namespace: str) -> 
         GrantTo(group=t.str("group"), kind=t.str("kind", required=True), name=t.opt_str("name"))
         for t in spec.children("to", max_items=16)
     )
-    for where, entries in (("from", froms), ("to", tos)):
-        for index, entry in enumerate(entries):
-            if entry.group == "core":
-                spec.error(f"{where}[{index}].group", "core",
-                           'is not a group: the core group is written ""', INVALID)
+    groups = [("from", i, f.group) for i, f in enumerate(froms)]
+    groups += [("to", i, t.group) for i, t in enumerate(tos)]
+    for where, index, group in groups:
+        if group == "core":
+            spec.error(f"{where}[{index}].group", "core",
+                       'is not a group: the core group is written ""', INVALID)
     return ReferenceGrant(meta=meta, from_=froms, to=tos, errors=tuple(errors))
 
 

@@ -14,6 +14,9 @@ from typing import Final, TypeVar
 from meshclient.errors import _NO_VALUE, ConfigError
 
 T = TypeVar("T")
+_Str = str  # the Reader methods named str/int shadow the builtins in its class body
+_Int = int
+_Bool = bool
 
 UNSUPPORTED_VALUE: Final = "UnsupportedValue"
 INVALID: Final = "Invalid"
@@ -89,7 +92,7 @@ class Reader:
     def get(self, key: str) -> object:
         return self.raw.get(key)
 
-    def str(self, key: str, default: str = "", *, required: bool = False) -> str:
+    def str(self, key: _Str, default: _Str = "", *, required: _Bool = False) -> _Str:
         value = self.raw.get(key)
         if value is None:
             if required:
@@ -100,7 +103,7 @@ class Reader:
             return default
         return value
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_str(self, key: _Str) -> _Str | None:
         value = self.raw.get(key)
         if value is None:
             return None
@@ -111,13 +114,13 @@ class Reader:
 
     def int(
         self,
-        key: str,
-        default: int | None = None,
+        key: _Str,
+        default: _Int | None = None,
         *,
-        minimum: int | None = None,
-        maximum: int | None = None,
-        required: bool = False,
-    ) -> int | None:
+        minimum: _Int | None = None,
+        maximum: _Int | None = None,
+        required: _Bool = False,
+    ) -> _Int | None:
         value = self.raw.get(key)
         if value is None:
             if required:
@@ -134,7 +137,7 @@ class Reader:
             return default
         return value
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def bool(self, key: _Str, default: _Bool = False) -> _Bool:
         value = self.raw.get(key)
         if value is None:
             return default
@@ -143,7 +146,7 @@ class Reader:
             return default
         return value
 
-    def child(self, key: str) -> Reader | None:
+    def child(self, key: _Str) -> Reader | None:
         value = self.raw.get(key)
         if value is None:
             return None
@@ -152,7 +155,7 @@ class Reader:
             return None
         return self._at(self.field_path(key), value)
 
-    def children(self, key: str, *, max_items: int | None = None) -> list[Reader]:
+    def children(self, key: _Str, *, max_items: _Int | None = None) -> list[Reader]:
         """The objects of a list field (non-objects are reported and skipped)."""
         out: list[Reader] = []
         base = self.field_path(key)
@@ -168,7 +171,7 @@ class Reader:
             out.append(self._at(f"{base}[{index}]", item))
         return out
 
-    def strings(self, key: str, *, max_items: int | None = None) -> list[str]:
+    def strings(self, key: _Str, *, max_items: _Int | None = None) -> list[_Str]:
         out: list[str] = []
         base = self.field_path(key)
         for index, item in self._items(key, max_items):
@@ -183,7 +186,7 @@ class Reader:
             out.append(item)
         return out
 
-    def mapping_of_str(self, key: str) -> dict[str, str]:
+    def mapping_of_str(self, key: _Str) -> dict[_Str, _Str]:
         value = self.raw.get(key)
         if value is None:
             return {}
@@ -198,11 +201,11 @@ class Reader:
             out[k] = v
         return out
 
-    def list_present(self, key: str) -> bool:
+    def list_present(self, key: _Str) -> _Bool:
         """Whether the field is present as a list (``[]`` counts: it differs from absent)."""
         return isinstance(self.raw.get(key), list)
 
-    def _items(self, key: str, max_items: int | None) -> Iterator[tuple[int, object]]:
+    def _items(self, key: _Str, max_items: _Int | None) -> Iterator[tuple[_Int, object]]:
         value = self.raw.get(key)
         if value is None:
             return iter(())
@@ -214,7 +217,7 @@ class Reader:
             value = value[:max_items]
         return enumerate(value)
 
-    def _at(self, path: str, raw: Mapping[str, object]) -> Reader:
+    def _at(self, path: _Str, raw: Mapping[_Str, object]) -> Reader:
         return Reader(
             raw, kind=self.kind, namespace=self.namespace, name=self.name, path=path,
             errors=self.errors,

@@ -57,7 +57,7 @@ def attach_to_gateway(
     ref: ParentRef,
     gateways: Mapping[tuple[str, str], GatewayListeners],
 ) -> GatewayAttachment | None:
-    """Attach ``route`` through ``ref`` (a Gateway or ListenerSet); None if the parent is unknown."""
+    """Attach ``route`` through a Gateway or ListenerSet ``ref``; None for unknown parents."""
     if ref.group != GATEWAY_GROUP or ref.kind not in ("Gateway", "ListenerSet"):
         return None
     candidates: Sequence[EffectiveListener]

@@ -92,16 +92,11 @@ class Resolver:
 
     def backend(self, route_kind: str, route_ns: str, ref: BackendRef, *, mesh: bool) -> Backend:
         """A Backend for ``ref``: valid, or carrying the 500 and reason the spec asks for."""
-        base = {
-            "kind": ref.kind,
-            "namespace": ref.namespace,
-            "name": ref.name,
-            "port": ref.port,
-            "weight": ref.weight,
-        }
+        base = Backend(kind=ref.kind, namespace=ref.namespace, name=ref.name, port=ref.port,
+                       weight=ref.weight)
 
         def invalid(reason: str, message: str) -> Backend:
-            return Backend(**base, status=500, reason=f"{reason}: {message}")
+            return attrs.evolve(base, status=500, reason=f"{reason}: {message}")
 
         if not ref.is_service:
             return invalid(
@@ -143,8 +138,8 @@ class Resolver:
             # BTP: an unusable policy must fail the connection, never fall back to plaintext.
             return invalid("InvalidBackendTLSPolicy", choice.problem)
         traffic = self._traffic.get((ref.namespace, ref.name))
-        return Backend(
-            **base,
+        return attrs.evolve(
+            base,
             app_protocol=app,
             tls=choice.tls,
             retry_constraint=traffic.retry_constraint if traffic else None,
@@ -197,7 +192,8 @@ class Resolver:
                         type="Accepted",
                         status="False",
                         reason="Invalid",
-                        message=f"wellKnownCACertificates {policy.well_known_ca!r} is not supported",
+                        message=f"wellKnownCACertificates {policy.well_known_ca!r} "
+                        "is not supported",
                     )
                 )
                 self._report(policy, conds)

@@ -12,18 +12,23 @@ from typing import Final
 
 import attrs
 
-from meshclient.model import GRPCRoute, HTTPRoute, HTTPRouteMatch, Service
+from meshclient.model import GRPCRoute, HTTPRoute, HTTPRouteMatch, HTTPRouteRule, ParentRef, Service
 from meshclient.routing import _status as st
 from meshclient.routing._attach import attach_to_gateway, attach_to_service
 from meshclient.routing._backends import Resolver
 from meshclient.routing._decision import Action, Decision, ParentInfo, RouteInfo, Via
-from meshclient.routing._listeners import EffectiveListener, collect_listeners
+from meshclient.routing._hostnames import intersect
+from meshclient.routing._listeners import EffectiveListener, GatewayListeners, collect_listeners
 from meshclient.routing._request import RequestHead
 from meshclient.routing._table import Entry, HostTable, build_host_table, entry_for
 from meshclient.routing._targets import RuleTarget, compile_rule
 from meshclient.store import Snapshot
 
 __all__ = ["RoutingOptions", "RoutingTable", "compile_table"]
+
+Hosts = tuple[str | None, ...]
+GatewayMap = dict[tuple[str, str], GatewayListeners]
+GrpcClaims = dict[tuple[str, ...], list[tuple[GRPCRoute, Hosts]]]
 
 _SCHEME_PROTOCOL: Final = {"http": "HTTP", "https": "HTTPS", "grpc": "HTTP", "grpcs": "HTTPS"}
 
@@ -116,7 +121,7 @@ class RoutingTable:
     def decide(self, head: RequestHead) -> Decision:
         """Route one request; never raises for a request it cannot route (passthrough)."""
         protocol = _SCHEME_PROTOCOL.get(head.scheme)
-        claims = self.claims.get((protocol, head.port)) if protocol else None  # type: ignore[arg-type]
+        claims = self.claims.get((protocol, head.port)) if protocol else None
         if claims is not None:
             gport = claims.lookup(head.authority)
             if gport is not None:
@@ -196,10 +201,9 @@ def compile_table(snapshot: Snapshot, options: RoutingOptions | None = None) -> 
                         services=services, options=options)
 
 
-def _grpc_claims(b: _Builder, routes: Iterable[GRPCRoute],
-                 gateways: dict) -> dict[tuple[str, ...], list[tuple[GRPCRoute, tuple]]]:
+def _grpc_claims(b: _Builder, routes: Iterable[GRPCRoute], gateways: GatewayMap) -> GrpcClaims:
     """Attach GRPCRoutes for status and for HTTPRoute/GRPCRoute conflicts (§1.6, §7.3)."""
-    claims: dict[tuple[str, ...], list[tuple[GRPCRoute, tuple]]] = {}
+    claims: GrpcClaims = {}
     for route in routes:
         for ref in route.parent_refs:
             if ref.is_service:
@@ -224,8 +228,8 @@ def _grpc_claims(b: _Builder, routes: Iterable[GRPCRoute],
     return claims
 
 
-def _compile_http_route(b: _Builder, route: HTTPRoute, gateways: dict,
-                        grpc_claims: dict[tuple[str, ...], list[tuple[GRPCRoute, tuple]]]) -> None:
+def _compile_http_route(b: _Builder, route: HTTPRoute, gateways: GatewayMap,
+                        grpc_claims: GrpcClaims) -> None:
     valid_rules = [r for r in route.rules if not r.errors]
     dropped = [r for r in route.rules if r.errors]
     for ref in route.parent_refs:
@@ -289,7 +293,8 @@ def _compile_http_route(b: _Builder, route: HTTPRoute, gateways: dict,
                                         valid_rules))
 
 
-def _static_problems(b: _Builder, route: HTTPRoute, rules: list, *, mesh: bool) -> list[str]:
+def _static_problems(b: _Builder, route: HTTPRoute, rules: list[HTTPRouteRule], *,
+                     mesh: bool) -> list[str]:
     parent = ParentInfo(kind="Gateway", namespace="", name="")
     out: list[str] = []
     for rule in rules:
@@ -298,13 +303,12 @@ def _static_problems(b: _Builder, route: HTTPRoute, rules: list, *, mesh: bool) 
     return out
 
 
-def _hosts_overlap(a: tuple, b: tuple) -> bool:
-    from meshclient.routing._hostnames import intersect
-
+def _hosts_overlap(a: Hosts, b: Hosts) -> bool:
     return any(intersect(x, y) is not False for x in a for y in b)
 
 
-def _attach_mesh(b: _Builder, route: HTTPRoute, ref, valid_rules: list, dropped: list) -> None:
+def _attach_mesh(b: _Builder, route: HTTPRoute, ref: ParentRef, valid_rules: list[HTTPRouteRule],
+                 dropped: list[HTTPRouteRule]) -> None:
     att = attach_to_service(route, ref, b.resolver.services)
     problems: list[str] = []
     condition = att.condition
@@ -342,7 +346,8 @@ def _reason(reason: str) -> str:
 
 
 def _route_status(route: HTTPRoute, parent: str, accepted: st.Condition,
-                  problems: Iterable[str], dropped: list, valid: list) -> st.ObjectStatus:
+                  problems: Iterable[str], dropped: list[HTTPRouteRule],
+                  valid: list[HTTPRouteRule]) -> st.ObjectStatus:
     conds = [accepted]
     problems = list(dict.fromkeys(problems))
     if problems:
@@ -366,7 +371,7 @@ def _route_status(route: HTTPRoute, parent: str, accepted: st.Condition,
                            name=route.meta.name, parent=parent, conditions=tuple(conds))
 
 
-def _build_claims(b: _Builder, gateways: dict) -> dict[tuple[str, int], _Claims]:
+def _build_claims(b: _Builder, gateways: GatewayMap) -> dict[tuple[str, int], _Claims]:
     """Index listeners by (protocol, port) and by the hostnames they or their routes name."""
     # Per gateway and (protocol, port): listener hostname → routes table.
     ports: dict[tuple[str, str, str, int], dict[str | None, _ListenerRoutes]] = {}
@@ -401,12 +406,13 @@ def _build_claims(b: _Builder, gateways: dict) -> dict[tuple[str, int], _Claims]
     # Older Gateways claim contested hostnames first.
     for pkey in sorted(ports, key=lambda k: gateway_order[(k[0], k[1])]):
         ns, name, protocol, port = pkey
-        listeners = ports[pkey]
+        by_hostname = ports[pkey]
         gport = _GatewayPort(
             gateway=f"{ns}/{name}",
-            exact={h: lr for h, lr in listeners.items() if h is not None and h[0] != "*"},
-            wildcard={h[1:]: lr for h, lr in listeners.items() if h is not None and h[0] == "*"},
-            any_host=listeners.get(None),
+            exact={h: lr for h, lr in by_hostname.items() if h is not None and h[0] != "*"},
+            wildcard={h[1:]: lr for h, lr in by_hostname.items()
+                      if h is not None and h[0] == "*"},
+            any_host=by_hostname.get(None),
         )
         c = claims.setdefault((protocol, port), _Claims(exact={}, wildcard={}))
         for host in sorted(named.get(pkey, ())):
