@@ -92,11 +92,9 @@ class Resolver:
 
     def backend(self, route_kind: str, route_ns: str, ref: BackendRef, *, mesh: bool) -> Backend:
         """A Backend for ``ref``: valid, or carrying the 500 and reason the spec asks for."""
-        base = Backend(kind=ref.kind, namespace=ref.namespace, name=ref.name, port=ref.port,
-                       weight=ref.weight)
-
         def invalid(reason: str, message: str) -> Backend:
-            return attrs.evolve(base, status=500, reason=f"{reason}: {message}")
+            return Backend(kind=ref.kind, namespace=ref.namespace, name=ref.name, port=ref.port,
+                           weight=ref.weight, status=500, reason=f"{reason}: {message}")
 
         if not ref.is_service:
             return invalid(
@@ -138,8 +136,9 @@ class Resolver:
             # BTP: an unusable policy must fail the connection, never fall back to plaintext.
             return invalid("InvalidBackendTLSPolicy", choice.problem)
         traffic = self._traffic.get((ref.namespace, ref.name))
-        return attrs.evolve(
-            base,
+        return Backend(
+            kind=ref.kind, namespace=ref.namespace, name=ref.name, port=ref.port,
+            weight=ref.weight,
             app_protocol=app,
             tls=choice.tls,
             retry_constraint=traffic.retry_constraint if traffic else None,

@@ -8,7 +8,7 @@ location, CORS headers. The JSON form is the ``meshclient resolve`` contract (DE
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -17,6 +17,7 @@ from meshclient.model import format_duration as _fmt
 from meshclient.routing._request import RequestHead
 
 __all__ = [
+    "EMPTY_PLAN",
     "Action",
     "Backend",
     "BackendRequest",
@@ -25,6 +26,7 @@ __all__ = [
     "HeaderEdits",
     "Mirror",
     "ParentInfo",
+    "Plan",
     "RouteInfo",
 ]
 
@@ -170,29 +172,159 @@ class BackendRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Decision:
-    """What to do with one request; see the module docstring and DESIGN.md."""
+class Plan:
+    """The part of a Decision that depends only on the rule: built once, shared by requests."""
 
-    action: Action
-    request: RequestHead
-    status: int | None = None
-    location: str | None = None
     route: RouteInfo | None = None
     parent: ParentInfo | None = None
     backends: tuple[Backend, ...] = ()
-    backend_requests: tuple[BackendRequest | None, ...] = ()
-    """Aligned with ``backends`` when any backend has filters of its own; else empty."""
-    response_headers: HeaderEdits = NO_EDITS
     mirrors: tuple[Mirror, ...] = ()
     timeouts: Timeouts | None = None
     retry: RetryPolicy | None = None
     session_persistence: SessionPersistence | None = None
     session_key: str | None = None
-    """Identifies the rule for session persistence (sessions are per rule, GEP-1619)."""
     via: Via = Via.DIRECT
     gateway_address: str | None = None
-    """Where the real gateway listens, for ``via: gateway`` (None: resolve the URL host)."""
     reasons: tuple[str, ...] = ()
+
+
+EMPTY_PLAN: Final = Plan()
+
+_PLAN_FIELDS: Final = frozenset(a.name for a in attrs.fields(Plan))
+
+
+class Decision(tuple):  # type: ignore[type-arg]
+    """What to do with one request; see the module docstring and DESIGN.md.
+
+    Immutable (a tuple underneath, which makes one cheap to build). The rule's share (route,
+    parent, backends, timeouts, retry, via, reasons, ...) is a ``Plan`` built at compile
+    time; a request adds only what depends on it (the request after filters, a redirect
+    location, CORS headers), so deciding costs one small object.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        *,
+        action: Action,
+        request: RequestHead,
+        status: int | None = None,
+        location: str | None = None,
+        response_headers: HeaderEdits = NO_EDITS,
+        backend_requests: tuple[BackendRequest | None, ...] = (),
+        plan: Plan | None = None,
+        **plan_fields: Any,
+    ) -> Decision:
+        unknown = set(plan_fields) - _PLAN_FIELDS
+        if unknown:
+            raise TypeError(f"Decision() got unexpected fields {sorted(unknown)}")
+        if plan is None:
+            plan = Plan(**plan_fields) if plan_fields else EMPTY_PLAN
+        elif plan_fields:
+            plan = attrs.evolve(plan, **plan_fields)
+        return tuple.__new__(
+            cls, (action, request, status, location, response_headers, backend_requests, plan)
+        )
+
+    @classmethod
+    def make(
+        cls,
+        plan: Plan,
+        action: Action,
+        request: RequestHead,
+        status: int | None = None,
+        location: str | None = None,
+        response_headers: HeaderEdits = NO_EDITS,
+        backend_requests: tuple[BackendRequest | None, ...] = (),
+    ) -> Decision:
+        """The request-path constructor: positional, no checks."""
+        return tuple.__new__(
+            cls, (action, request, status, location, response_headers, backend_requests, plan)
+        )
+
+    @property
+    def action(self) -> Action:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def request(self) -> RequestHead:
+        """The request as the backend will see it, after the rule's filters."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def status(self) -> int | None:
+        return self[2]  # type: ignore[no-any-return]
+
+    @property
+    def location(self) -> str | None:
+        return self[3]  # type: ignore[no-any-return]
+
+    @property
+    def response_headers(self) -> HeaderEdits:
+        return self[4]  # type: ignore[no-any-return]
+
+    @property
+    def backend_requests(self) -> tuple[BackendRequest | None, ...]:
+        """Aligned with ``backends`` when any backend has filters of its own; else empty."""
+        return self[5]  # type: ignore[no-any-return]
+
+    @property
+    def plan(self) -> Plan:
+        return self[6]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        route = self.plan.route
+        where = f" {route.kind} {route.namespace}/{route.name}#{route.rule}" if route else ""
+        status = f" {self.status}" if self.status is not None else ""
+        return f"<Decision {self.action.value}{status}{where} via {self.plan.via.value}>"
+
+    # The rule's share, read through from the plan.
+    @property
+    def route(self) -> RouteInfo | None:
+        return self.plan.route
+
+    @property
+    def parent(self) -> ParentInfo | None:
+        return self.plan.parent
+
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        return self.plan.backends
+
+    @property
+    def mirrors(self) -> tuple[Mirror, ...]:
+        return self.plan.mirrors
+
+    @property
+    def timeouts(self) -> Timeouts | None:
+        return self.plan.timeouts
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        return self.plan.retry
+
+    @property
+    def session_persistence(self) -> SessionPersistence | None:
+        return self.plan.session_persistence
+
+    @property
+    def session_key(self) -> str | None:
+        """Identifies the rule for session persistence (sessions are per rule, GEP-1619)."""
+        return self.plan.session_key
+
+    @property
+    def via(self) -> Via:
+        return self.plan.via
+
+    @property
+    def gateway_address(self) -> str | None:
+        """Where the real gateway listens, for ``via: gateway`` (None: resolve the URL host)."""
+        return self.plan.gateway_address
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.plan.reasons
 
     def to_json(self) -> dict[str, Any]:
         """The ``resolve --json`` object (DESIGN.md); fields that do not apply are left out."""

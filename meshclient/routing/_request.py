@@ -57,16 +57,29 @@ class RequestHead:
         """Parse an absolute URL; raises ValueError naming the URL when it is not one."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS or not parts.hostname:
+        netloc = parts.netloc
+        if scheme not in DEFAULT_PORTS or not netloc:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
-        try:
-            port = parts.port or DEFAULT_PORTS[scheme]
-        except ValueError as exc:
-            raise ValueError(f"{url!r} has an invalid port") from exc
+        host, colon, port_text = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
+        if "@" in netloc or "[" in netloc or not host:
+            # Userinfo or an IPv6 literal: let urllib take the slow, careful path.
+            host = parts.hostname or ""
+            try:
+                port = parts.port or DEFAULT_PORTS[scheme]
+            except ValueError as exc:
+                raise ValueError(f"{url!r} has an invalid port") from exc
+        elif colon and port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ValueError(f"{url!r} has an invalid port")
+            port = int(port_text)
+        else:
+            port = DEFAULT_PORTS[scheme]
+        if not host:
+            raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
-        return cls(method.upper(), scheme, parts.hostname.lower(), port, path,
+        return cls(method.upper(), scheme, host.lower(), port, path,
                    normalize_headers(headers))
 
     # -- lazily parsed views, computed at most once per request ---------------------------

@@ -41,6 +41,8 @@ class Entry:
     regex: Pattern | None = None
     prefix: str | None = None
     """The PathPrefix value matched (for ReplacePrefixMatch)."""
+    unconditional: bool = False
+    """No method, header or query condition: the path alone decides."""
 
     def conditions_hold(self, head: RequestHead) -> bool:
         if self.method is not None and head.method != self.method:
@@ -77,13 +79,21 @@ class Tier:
     def find(self, head: RequestHead) -> Entry | None:
         if self.exact:
             for entry in self.exact.get(head.path_only, ()):
-                if entry.conditions_hold(head):
+                if entry.unconditional or entry.conditions_hold(head):
                     return entry
         if self.prefix:
-            for candidate in head.prefixes():
-                for entry in self.prefix.get(candidate, ()):
-                    if entry.conditions_hold(head):
-                        return entry
+            # Segment-boundary prefixes of the path, longest first ('' is the root), walked
+            # in place: most requests stop at the first or second lookup.
+            prefix = self.prefix
+            path = head.path_only
+            i = len(path) if path[-1:] != "/" else path.rfind("/")
+            while i >= 0:
+                entries = prefix.get(path[:i])
+                if entries is not None:
+                    for entry in entries:
+                        if entry.unconditional or entry.conditions_hold(head):
+                            return entry
+                i = path.rfind("/", 0, i)
         for entry in self.regex:
             if entry.regex is not None and entry.regex.fullmatch(head.path_only) is not None and (
                 entry.conditions_hold(head)
@@ -114,6 +124,7 @@ def entry_for(target: RuleTarget, match: HTTPRouteMatch, order: tuple[object, ..
         queries=queries,
         regex=compile_regex(path.value) if path.type == "RegularExpression" else None,
         prefix=path.value if path.type == "PathPrefix" else None,
+        unconditional=not (match.method or headers or queries),
     )
 
 

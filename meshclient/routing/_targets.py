@@ -29,6 +29,7 @@ from meshclient.routing._decision import (
     HeaderEdits,
     Mirror,
     ParentInfo,
+    Plan,
     RouteInfo,
     Via,
 )
@@ -71,25 +72,37 @@ class RuleTarget:
     problems: tuple[str, ...] = ()
     """Invalid references found while compiling (for ResolvedRefs), not per request."""
 
+    plan: Plan = attrs.field(
+        default=attrs.Factory(lambda self: self._plan(), takes_self=True))
+    """The Decision's rule-level share for forwarded, rejected and via-gateway requests."""
+    bare_plan: Plan = attrs.field(
+        default=attrs.Factory(lambda self: Plan(route=self.route, parent=self.parent),
+                              takes_self=True))
+    """The share for answers made here (redirects, CORS preflights)."""
+
+    def _plan(self) -> Plan:
+        if self.action is Action.REJECT or self.via is Via.GATEWAY:
+            return Plan(route=self.route, parent=self.parent, via=self.via,
+                        gateway_address=self.gateway_address, reasons=self.reasons)
+        return Plan(
+            route=self.route, parent=self.parent, backends=self.backends, mirrors=self.mirrors,
+            timeouts=self.timeouts, retry=self.retry,
+            session_persistence=self.session_persistence, session_key=self.session_key,
+            via=self.via, reasons=self.reasons,
+        )
+
     def decide(self, head: RequestHead, matched_prefix: str | None) -> Decision:
         if self.action is Action.REJECT or self.via is Via.GATEWAY:
-            return Decision(
-                action=self.action, request=head, status=self.status, route=self.route,
-                parent=self.parent, via=self.via, gateway_address=self.gateway_address,
-                reasons=self.reasons,
-            )
+            return Decision.make(self.plan, self.action, head, self.status)
         if self.cors is not None and is_preflight(head):
             # G1767: a preflight on a CORS rule is answered here and never forwarded.
-            return Decision(
-                action=Action.RESPOND, request=head, status=200, route=self.route,
-                parent=self.parent, response_headers=cors_preflight(self.cors, head),
-            )
+            return Decision.make(self.bare_plan, Action.RESPOND, head, 200, None,
+                                 cors_preflight(self.cors, head))
         if self.redirect is not None:
-            return Decision(
-                action=Action.REDIRECT, request=head, status=self.redirect.status_code,
-                location=redirect_location(head, self.redirect, matched_prefix),
-                route=self.route, parent=self.parent, response_headers=self.response_edits,
-            )
+            return Decision.make(self.bare_plan, Action.REDIRECT, head,
+                                 self.redirect.status_code,
+                                 redirect_location(head, self.redirect, matched_prefix),
+                                 self.response_edits)
         request = self._rewrite(head, self.edits, self.host_rewrite, self.path_rewrite,
                                 matched_prefix)
         response = self.response_edits
@@ -99,13 +112,8 @@ class RuleTarget:
         if self.backend_filters:
             backend_requests = tuple(self._backend_request(b, request, matched_prefix)
                                      for b in self.backends)
-        return Decision(
-            action=Action.FORWARD, request=request, route=self.route, parent=self.parent,
-            backends=self.backends, backend_requests=backend_requests,
-            response_headers=response, mirrors=self.mirrors, timeouts=self.timeouts,
-            retry=self.retry, session_persistence=self.session_persistence,
-            session_key=self.session_key, reasons=self.reasons,
-        )
+        return Decision.make(self.plan, Action.FORWARD, request, None, None, response,
+                             backend_requests)
 
     @staticmethod
     def _rewrite(head: RequestHead, edits: HeaderEdits, host: str | None, path: object,
