@@ -46,6 +46,8 @@ class FileStat:
     """What identifies a file version without reading it."""
 
     mtime_ns: int
+    ctime_ns: int
+    """Changes with any write or chmod, even when a copy restores the old mtime."""
     size: int
     inode: int
     device: int
@@ -54,7 +56,7 @@ class FileStat:
 
     @classmethod
     def of(cls, st: os.stat_result, now_ns: int) -> FileStat:
-        return cls(st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev,
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev,
                    racy=now_ns - st.st_mtime_ns < _RACY_NS)
 
     def unchanged(self, current: FileStat) -> bool:
@@ -269,7 +271,8 @@ def _refresh(
         what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         return _failed(previous, ManifestError(path, "Unreadable", f"is {what}"), None, None)
     current = FileStat.of(st, now_ns)
-    if previous is not None and previous.stat is not None and previous.stat.unchanged(current):
+    if (previous is not None and previous.stat is not None and previous.digest is not None
+            and previous.stat.unchanged(current)):
         return previous
     try:
         with open(path, "rb") as file:

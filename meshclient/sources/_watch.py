@@ -1,11 +1,16 @@
 """A daemon thread that calls back when files under the manifest paths change.
 
-What is watched: each given directory (recursively), and the parent directory of each given
-file, not the file itself, because editors and Kubernetes ConfigMap volumes replace a file by
+What is watched, each directory on its own (never recursively): every directory a scan reads
+(a given directory and its non-hidden subdirectories), and the parent of each given file,
+not the file itself, because editors and Kubernetes ConfigMap volumes replace a file by
 renaming another over it (the kubelet swaps a hidden ``..data`` symlink), which an inotify
-watch on the old file never reports. A path that does not exist yet is covered by its parent,
-or, if that is missing too, by re-checking once a second; the watch restarts whenever the set
-of existing paths changes.
+watch on the old file never reports. Watching the parents recursively instead would put a
+watch on every directory under, say, the home directory that holds one given file.
+
+The set of directories is recomputed after each batch of changes (a subdirectory may have
+appeared) and the watch restarts when it differs. A given path that does not exist yet is
+covered by its parent; if the parent is missing too, the given paths are re-checked once a
+second.
 
 The callback only says "something changed": the file source re-stats every file and
 re-parses only changed ones, so a spurious or coalesced event costs stats, not parses.
@@ -16,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 import attrs
@@ -39,13 +44,16 @@ class Targets:
     """What to hand to ``watchfiles.watch`` for a set of manifest paths, right now."""
 
     roots: tuple[str, ...]
-    recursive: bool
+    """Directories to watch, each non-recursively."""
     files: frozenset[str]
     """Absolute paths given as files (existing or not)."""
     dirs: tuple[str, ...]
     """Absolute paths of given directories, each ending with a separator."""
     parents: frozenset[str]
-    """Directories watched only for a given file in them."""
+    """Directories watched for a given file in them."""
+    shape: tuple[tuple[bool, bool], ...]
+    """For each given path: whether it is a directory, and whether its parent is one; when
+    this changes, the targets must be recomputed."""
 
     def accepts(self, change: watchfiles.Change, path: str) -> bool:
         """Whether an event can concern a manifest (the watchfiles filter protocol)."""
@@ -60,33 +68,54 @@ _DEFAULT_FILTER: Final = watchfiles.DefaultFilter()
 
 def watch_targets(paths: Sequence[str]) -> Targets:
     """The directories to watch for ``paths``, as the filesystem is now."""
+    roots: dict[str, None] = {}
+    visited: set[str] = set()
     dirs: list[str] = []
     files: set[str] = set()
-    parents: list[str] = []
+    parents: set[str] = set()
     for path in paths:
         full = os.path.abspath(path)
         if os.path.isdir(full):
-            dirs.append(full)
+            dirs.append(os.path.join(full, ""))
+            roots.update(dict.fromkeys(_directories(full, visited)))
             continue
         files.add(full)
         parent = os.path.dirname(full)
         if os.path.isdir(parent):
-            parents.append(parent)
-    dir_prefixes = tuple(sorted({os.path.join(d, "") for d in dirs}))
-    roots = [d for d in dict.fromkeys(dirs) if not _inside(d, dir_prefixes)]
-    roots += [
-        p for p in dict.fromkeys(parents) if not os.path.join(p, "").startswith(dir_prefixes)
-    ]
+            parents.add(parent)
+            roots[parent] = None
     return Targets(
-        roots=tuple(roots), recursive=bool(dirs), files=frozenset(files), dirs=dir_prefixes,
-        parents=frozenset(parents),
+        roots=tuple(roots), files=frozenset(files), dirs=tuple(dirs), parents=frozenset(parents),
+        shape=shape_of(paths),
     )
 
 
-def _inside(directory: str, prefixes: tuple[str, ...]) -> bool:
-    """Whether ``directory`` is strictly inside one of ``prefixes`` (recursively watched)."""
-    own = os.path.join(directory, "")
-    return any(own != p and own.startswith(p) for p in prefixes)
+def shape_of(paths: Sequence[str]) -> tuple[tuple[bool, bool], ...]:
+    """What ``Targets.shape`` would be now: a cheap check, a few stats."""
+    return tuple(
+        (os.path.isdir(path), os.path.isdir(os.path.dirname(os.path.abspath(path))))
+        for path in paths
+    )
+
+
+def _directories(directory: str, visited: set[str]) -> Iterator[str]:
+    """``directory`` and the non-hidden directories under it, as a scan walks them."""
+    real = os.path.realpath(directory)
+    if real in visited:
+        return
+    visited.add(real)
+    yield directory
+    try:
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if not entry.name.startswith(".") and entry.is_dir():
+                yield from _directories(entry.path, visited)
+        except OSError:
+            continue
 
 
 @attrs.define(eq=False)
@@ -149,18 +178,21 @@ class Watcher:
         for changes in watchfiles.watch(
             *targets.roots, watch_filter=targets.accepts, debounce=self.debounce_ms,
             step=_STEP_MS, stop_event=self._stop, rust_timeout=_TICK_MS, yield_on_timeout=True,
-            raise_interrupt=False, recursive=targets.recursive, force_polling=force_polling,
+            raise_interrupt=False, recursive=False, force_polling=force_polling,
             ignore_permission_denied=True,
         ):
             if changes or not established:
                 established = True
                 self._call()
-            if watch_targets(self.paths) != targets:
-                return  # a path appeared or vanished: watch the new set
+            # After changes, directories may have come or gone; otherwise only check the
+            # given paths, which is cheaper than walking the tree every tick.
+            if (watch_targets(self.paths) != targets if changes
+                    else shape_of(self.paths) != targets.shape):
+                return  # watch the new set
 
     def _wait_for(self, targets: Targets) -> None:
         while not self._stop.wait(_TICK_MS / 1000):
-            if watch_targets(self.paths) != targets:
+            if shape_of(self.paths) != targets.shape:
                 self._call()
                 return
 

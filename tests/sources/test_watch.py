@@ -84,6 +84,33 @@ class TestWatch:
         assert {name for _, name in store.snapshot.of("HTTPRoute")} == {"r1", "r2"}
         assert source.status().watching
 
+    def test_watch_change_after_watch_established_reloaded_by_event(
+        self, write: Write, tmp_path: Path, started: list[FileSource]
+    ) -> None:
+        """Once the watch is up (its first reload done), a change in a subdirectory arrives
+        as an event: nothing else would reload."""
+        write("sub/a.yaml", route("r1"))
+        until = Until(lambda names: names == {"r1", "r2"})
+        source = start(started, FileSource([tmp_path], on_change=until, debounce=0.05))
+        deadline = time.monotonic() + WAIT
+        while source.status().reloads < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.status().reloads >= 2
+        write("sub/b.yaml", route("r2"))
+        assert until.wait()
+
+    def test_watch_restart_after_stop_watches_again(
+        self, write: Write, tmp_path: Path, started: list[FileSource]
+    ) -> None:
+        """A stopped source can be started again and picks up what changed meanwhile."""
+        write("a.yaml", route("r1"))
+        until = Until(lambda names: "r2" in names)
+        source = start(started, FileSource([tmp_path], on_change=until, debounce=0.05))
+        assert source.stop()
+        write("b.yaml", route("r2"))
+        source.start()
+        assert until.wait()
+
     def test_watch_stop_returns_promptly_and_ends_thread(self, write: Write, tmp_path: Path,
                                                          started: list[FileSource]) -> None:
         """``stop()`` sets the stop event and joins: the thread ends within a couple of
@@ -128,18 +155,19 @@ class TestWatch:
         os.replace(temporary, path)
         assert until.wait()
 
+    @pytest.mark.parametrize("given", ["file", "directory"])
     def test_watch_configmap_symlink_swap_reloaded(
-        self, write: Write, tmp_path: Path, started: list[FileSource]
+        self, write: Write, tmp_path: Path, started: list[FileSource], given: str
     ) -> None:
         """A Kubernetes ConfigMap volume updates by swapping its hidden ``..data`` symlink to
-        a new directory; a file in it is reloaded."""
+        a new directory; the volume, or a file in it, is reloaded."""
         volume = tmp_path / "vol"
         write("vol/..v1/routes.yaml", route("r1"))
         os.symlink("..v1", volume / "..data")
         os.symlink("..data/routes.yaml", volume / "routes.yaml")
         until = Until(lambda names: names == {"r2"})
-        source = start(started, FileSource([volume / "routes.yaml"], on_change=until,
-                                           debounce=0.05))
+        path = volume / "routes.yaml" if given == "file" else volume
+        source = start(started, FileSource([path], on_change=until, debounce=0.05))
         assert [obj.meta.name for obj in source.manifests.objects] == ["r1"]  # type: ignore[union-attr]
         write("vol/..v2/routes.yaml", route("r2"))
         os.symlink("..v2", volume / "..data_tmp")
@@ -188,25 +216,26 @@ class TestWatch:
 
 class TestTargets:
     def test_watch_targets_file_paths_watch_their_directory(self, tmp_path: Path) -> None:
-        """A file is watched through its directory, non-recursively when no directory is
-        given, so a rename over it is seen."""
+        """A file is watched through its directory, so a rename over it is seen; other
+        files there are ignored, the kubelet's ``..data`` swap is not."""
         file = str(tmp_path / "a.yaml")
         targets = watch_targets([file])
         assert targets.roots == (str(tmp_path),)
-        assert not targets.recursive
         assert targets.accepts(ADDED, file)
         assert not targets.accepts(ADDED, str(tmp_path / "b.yaml"))
         assert targets.accepts(ADDED, str(tmp_path / "..data"))
 
-    def test_watch_targets_nested_roots_collapse(self, tmp_path: Path) -> None:
-        """A directory inside another given directory, or a file inside one, adds no root."""
-        (tmp_path / "sub").mkdir()
+    def test_watch_targets_directories_watched_one_by_one(self, tmp_path: Path) -> None:
+        """A given directory and its non-hidden subdirectories are each a root, watched
+        non-recursively; a directory or file given inside it adds no root."""
+        (tmp_path / "sub" / "deeper").mkdir(parents=True)
+        (tmp_path / ".git" / "objects").mkdir(parents=True)
         targets = watch_targets([str(tmp_path), str(tmp_path / "sub"),
                                  str(tmp_path / "sub" / "a.yaml")])
-        assert targets.roots == (str(tmp_path),)
-        assert targets.recursive
+        assert targets.roots == (
+            str(tmp_path), str(tmp_path / "sub"), str(tmp_path / "sub" / "deeper"))
         assert targets.accepts(ADDED, str(tmp_path / "x" / "y.yaml"))
-        assert not targets.accepts(ADDED, str(tmp_path / ".git" / "x"))
+        assert not targets.accepts(ADDED, str(tmp_path / "x.swp"))
 
     def test_watch_targets_missing_parent_watches_nothing(self, tmp_path: Path) -> None:
         """A path whose directory does not exist either gives no root (it is re-checked)."""
