@@ -16,7 +16,15 @@ from meshclient.model import GRPCRoute, HTTPRoute, HTTPRouteMatch, HTTPRouteRule
 from meshclient.routing import _status as st
 from meshclient.routing._attach import attach_to_gateway, attach_to_service
 from meshclient.routing._backends import Resolver
-from meshclient.routing._decision import Action, Decision, ParentInfo, RouteInfo, Via
+from meshclient.routing._decision import (
+    EMPTY_PLAN,
+    Action,
+    Decision,
+    ParentInfo,
+    Plan,
+    RouteInfo,
+    Via,
+)
 from meshclient.routing._hostnames import intersect
 from meshclient.routing._listeners import EffectiveListener, GatewayListeners, collect_listeners
 from meshclient.routing._request import RequestHead
@@ -54,6 +62,8 @@ class RoutingOptions:
 class _ListenerRoutes:
     parent: ParentInfo
     table: HostTable
+    not_found: Plan = attrs.field(default=attrs.Factory(
+        lambda self: Plan(parent=self.parent, reasons=("no rule matches",)), takes_self=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -105,6 +115,9 @@ class _ServicePort:
     table: HostTable | None
     """None: no route applies, forward to the Service itself."""
     plain: RuleTarget
+    not_found: Plan = attrs.field(default=attrs.Factory(
+        lambda self: Plan(parent=self.parent, reasons=("no rule of the Service's routes "
+                                                        "matches",)), takes_self=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +144,7 @@ class RoutingTable:
                                       f"port {head.port} matches host {head.host!r}")
                 entry = listener.table.find(head)
                 if entry is None:
-                    return _not_found(head, listener.parent, "no rule matches")
+                    return Decision.make(listener.not_found, Action.REJECT, head, 404)
                 return entry.target.decide(head, entry.prefix)
         ports = self.services.get(head.authority)
         if ports is not None:
@@ -144,8 +157,8 @@ class RoutingTable:
                     entry = tier.find(head)
                     if entry is not None:
                         return entry.target.decide(head, entry.prefix)
-                return _not_found(head, sp.parent, "no rule of the Service's routes matches")
-        return Decision(action=Action.PASSTHROUGH, request=head)
+                return Decision.make(sp.not_found, Action.REJECT, head, 404)
+        return Decision.make(EMPTY_PLAN, Action.PASSTHROUGH, head)
 
 
 def _not_found(head: RequestHead, parent: ParentInfo | None, why: str) -> Decision:

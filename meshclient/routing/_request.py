@@ -21,8 +21,8 @@ class RequestHead:
     Header names are lower-case; values keep their order and repetitions.
     """
 
-    __slots__ = ("_headers", "_path", "_prefixes", "_query", "authority", "headers", "host",
-                 "method", "path", "port", "scheme")
+    __slots__ = ("_headers", "_prefixes", "_query", "authority", "headers", "host",
+                 "method", "path", "path_only", "port", "scheme")
 
     def __init__(
         self,
@@ -42,54 +42,64 @@ class RequestHead:
         self.headers = headers
         if host is None:
             host = authority
-            for name, value in headers:
-                if name == "host":
-                    host = _strip_port(value.strip().lower())
-                    break
+            if headers:
+                for name, value in headers:
+                    if name == "host":
+                        host = _strip_port(value.strip().lower())
+                        break
         self.host = host
+        cut = self.path.find("?")
+        self.path_only: str = self.path if cut < 0 else self.path[:cut]
+        """The path without its query string (what path matches see)."""
         self._headers: dict[str, str] | None = None
-        self._path: str | None = None
         self._query: dict[str, str] | None = None
         self._prefixes: tuple[str, ...] | None = None
 
     @classmethod
     def from_url(cls, method: str, url: str, headers: HeaderInput = None) -> RequestHead:
         """Parse an absolute URL; raises ValueError naming the URL when it is not one."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        netloc = parts.netloc
-        if scheme not in DEFAULT_PORTS or not netloc:
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if not sep or scheme not in DEFAULT_PORTS:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
-        host, colon, port_text = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
-        if "@" in netloc or "[" in netloc or not host:
-            # Userinfo or an IPv6 literal: let urllib take the slow, careful path.
+        end = len(rest)
+        for stop in "/?#":
+            i = rest.find(stop)
+            if 0 <= i < end:
+                end = i
+        netloc, path = rest[:end], rest[end:]
+        if "#" in path:
+            path = path[: path.index("#")]  # fragments never reach a server
+        if path[:1] == "?":
+            path = "/" + path
+        if "@" in netloc or "[" in netloc or not netloc:
+            # Userinfo or an IPv6 literal: let urllib take the careful path.
+            parts = urlsplit(url)
             host = parts.hostname or ""
             try:
                 port = parts.port or DEFAULT_PORTS[scheme]
             except ValueError as exc:
                 raise ValueError(f"{url!r} has an invalid port") from exc
-        elif colon and port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise ValueError(f"{url!r} has an invalid port")
-            port = int(port_text)
+            path = parts.path or "/"
+            if parts.query:
+                path = f"{path}?{parts.query}"
         else:
-            port = DEFAULT_PORTS[scheme]
+            host, colon, port_text = netloc.rpartition(":")
+            if not colon:
+                host, port = netloc, DEFAULT_PORTS[scheme]
+            elif not port_text:
+                port = DEFAULT_PORTS[scheme]
+            elif not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ValueError(f"{url!r} has an invalid port")
+            else:
+                port = int(port_text)
         if not host:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
-        path = parts.path or "/"
-        if parts.query:
-            path = f"{path}?{parts.query}"
+        path = path or "/"
         return cls(method.upper(), scheme, host.lower(), port, path,
                    normalize_headers(headers))
 
     # -- lazily parsed views, computed at most once per request ---------------------------
-
-    @property
-    def path_only(self) -> str:
-        if self._path is None:
-            cut = self.path.find("?")
-            self._path = self.path if cut < 0 else self.path[:cut]
-        return self._path
 
     @property
     def query_string(self) -> str:
@@ -155,15 +165,16 @@ class RequestHead:
 
 
 def normalize_headers(headers: HeaderInput) -> tuple[tuple[str, str], ...]:
+    """Header pairs with lower-case names; a mapping's list values become repeated pairs."""
     if not headers:
         return ()
-    out: list[tuple[str, str]] = []
     items = headers.items() if isinstance(headers, Mapping) else headers
+    out: list[tuple[str, str]] = []
     for name, value in items:
-        low = name.strip().lower()
-        if isinstance(value, str):
-            out.append((low, value))
+        if value.__class__ is str:
+            out.append((name.lower(), value))
         else:
+            low = name.lower()
             out.extend((low, v) for v in value)
     return tuple(out)
 

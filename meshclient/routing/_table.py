@@ -77,15 +77,17 @@ class Tier:
     regex: tuple[Entry, ...]
 
     def find(self, head: RequestHead) -> Entry | None:
+        path = head.path_only
         if self.exact:
-            for entry in self.exact.get(head.path_only, ()):
-                if entry.unconditional or entry.conditions_hold(head):
-                    return entry
-        if self.prefix:
+            entries = self.exact.get(path)
+            if entries is not None:
+                for entry in entries:
+                    if entry.unconditional or entry.conditions_hold(head):
+                        return entry
+        prefix = self.prefix
+        if prefix:
             # Segment-boundary prefixes of the path, longest first ('' is the root), walked
             # in place: most requests stop at the first or second lookup.
-            prefix = self.prefix
-            path = head.path_only
             i = len(path) if path[-1:] != "/" else path.rfind("/")
             while i >= 0:
                 entries = prefix.get(path[:i])
@@ -95,7 +97,7 @@ class Tier:
                             return entry
                 i = path.rfind("/", 0, i)
         for entry in self.regex:
-            if entry.regex is not None and entry.regex.fullmatch(head.path_only) is not None and (
+            if entry.regex is not None and entry.regex.fullmatch(path) is not None and (
                 entry.conditions_hold(head)
             ):
                 return entry

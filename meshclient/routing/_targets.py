@@ -91,7 +91,20 @@ class RuleTarget:
             via=self.via, reasons=self.reasons,
         )
 
+    simple: bool = attrs.field(
+        default=attrs.Factory(lambda self: self._is_simple(), takes_self=True))
+    """Forwarded with nothing request-dependent: the Decision is just plan + request."""
+
+    def _is_simple(self) -> bool:
+        return (self.action is Action.FORWARD and self.via is Via.DIRECT
+                and self.redirect is None and self.cors is None and not self.edits
+                and self.host_rewrite is None and self.path_rewrite is None
+                and not self.backend_filters)
+
     def decide(self, head: RequestHead, matched_prefix: str | None) -> Decision:
+        if self.simple:
+            return Decision.make(self.plan, Action.FORWARD, head, None, None,
+                                 self.response_edits)
         if self.action is Action.REJECT or self.via is Via.GATEWAY:
             return Decision.make(self.plan, self.action, head, self.status)
         if self.cors is not None and is_preflight(head):
