@@ -217,7 +217,7 @@ class FileSource:
             if self._manifests is None:
                 self.load()
             self._watcher = Watcher(
-                self.paths, self._reload_quietly, self._record, round(self.debounce * 1000),
+                self.paths, self._reload_from_watch, self._record, round(self.debounce * 1000),
             )
             self._watcher.start()
 
@@ -242,7 +242,7 @@ class FileSource:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _reload_quietly(self) -> None:
+    def _reload_from_watch(self) -> None:
         self.reload()
 
     def _record(self, exc: Exception) -> None:
