@@ -67,6 +67,7 @@ class Resolver:
         self.statuses: list[st.ObjectStatus] = []
         self._tls: dict[tuple[str, str, str | None], _TLSChoice] = {}
         self._traffic: dict[tuple[str, str], XBackendTrafficPolicy] = {}
+        self._backends: dict[tuple[str, str, BackendRef, bool], Backend] = {}
         self._index_tls_policies()
         self._index_traffic_policies()
 
@@ -92,6 +93,13 @@ class Resolver:
 
     def backend(self, route_kind: str, route_ns: str, ref: BackendRef, *, mesh: bool) -> Backend:
         """A Backend for ``ref``: valid, or carrying the 500 and reason the spec asks for."""
+        key = (route_kind, route_ns, ref, mesh)
+        found = self._backends.get(key)
+        if found is None:
+            found = self._backends[key] = self._backend(route_kind, route_ns, ref, mesh=mesh)
+        return found
+
+    def _backend(self, route_kind: str, route_ns: str, ref: BackendRef, *, mesh: bool) -> Backend:
         def invalid(reason: str, message: str) -> Backend:
             return Backend(kind=ref.kind, namespace=ref.namespace, name=ref.name, port=ref.port,
                            weight=ref.weight, status=500, reason=f"{reason}: {message}")

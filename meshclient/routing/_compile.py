@@ -7,7 +7,9 @@ each problem becomes a status condition and the rest of the table keeps serving.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 import attrs
@@ -192,7 +194,26 @@ class _Builder:
 
 
 def compile_table(snapshot: Snapshot, options: RoutingOptions | None = None) -> RoutingTable:
-    options = options or RoutingOptions()
+    """Compile ``snapshot``; problems become statuses, never exceptions."""
+    with _collector_paused():
+        return _compile(snapshot, options or RoutingOptions())
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Compiling allocates hundreds of thousands of small objects that all stay alive; the
+    # cyclic collector would rescan them again and again (a third of a 10,000-route compile).
+    # Nothing built here forms cycles that need collecting, so pause it for the duration.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compile(snapshot: Snapshot, options: RoutingOptions) -> RoutingTable:
     resolver = Resolver(snapshot)
     b = _Builder(snapshot=snapshot, options=options, resolver=resolver)
     all_gateways = {k: g for k, g in snapshot.of("Gateway").items()

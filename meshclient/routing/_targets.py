@@ -76,8 +76,10 @@ class RuleTarget:
         default=attrs.Factory(lambda self: self._plan(), takes_self=True))
     """The Decision's rule-level share for forwarded, rejected and via-gateway requests."""
     bare_plan: Plan = attrs.field(
-        default=attrs.Factory(lambda self: Plan(route=self.route, parent=self.parent),
-                              takes_self=True))
+        default=attrs.Factory(
+            lambda self: Plan(route=self.route, parent=self.parent)
+            if self.redirect is not None or self.cors is not None else self.plan,
+            takes_self=True))
     """The share for answers made here (redirects, CORS preflights)."""
 
     def _plan(self) -> Plan:
@@ -181,8 +183,10 @@ def compile_rule(
     info = RouteInfo(kind=route.kind, namespace=route.meta.namespace, name=route.meta.name,
                      rule=rule.index, rule_name=rule.name)
     where = f"HTTPRoute {route.meta.ns_name} rule {rule.index}"
-    unsupported = _unsupported(rule.filters, where)
+    unsupported = _unsupported(rule.filters, where) if rule.filters else []
     for i, b in enumerate(rule.backend_refs):
+        if not b.filters:
+            continue
         unsupported += _unsupported(b.filters, f"{where} backendRef {i}")
         if any(isinstance(f, CORS) for f in b.filters):
             unsupported.append(f"{where} backendRef {i}: a backend-level CORS filter is not "
