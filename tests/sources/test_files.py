@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from meshclient.model import HTTPRoute
 from meshclient.sources import FileSource, ManifestError, ManifestSet
 from meshclient.store import Store

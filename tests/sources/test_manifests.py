@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from meshclient.errors import ConfigError, SourceError
 from meshclient.model import HTTPRoute, ObjectKey, Service
 from meshclient.sources import (

@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from meshclient.sources import FileSource, ManifestError
 
 FILES = ("a.yaml", "b.yaml", "sub/c.yaml")

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from watchfiles import Change
+
 from meshclient.sources import FileSource, ManifestSet
 from meshclient.sources._watch import watch_targets
 from meshclient.store import Store
-from watchfiles import Change
 
 Write = Callable[[str, str], Path]
 
