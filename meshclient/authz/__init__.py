@@ -1,0 +1,1 @@
+"""Server-side authorization (identities, policies, decisions): lands with the ASGI and gRPC middleware."""
