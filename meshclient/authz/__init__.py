@@ -1,1 +1,1 @@
-"""Server-side authorization (identities, policies, decisions): lands with the ASGI and gRPC middleware."""
+"""Server-side authorization: identities, policies and decisions (with the middleware)."""
