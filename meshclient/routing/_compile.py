@@ -187,6 +187,11 @@ class _Builder:
     mesh_entries: dict[tuple[str, str, int], tuple[list[tuple[HTTPRouteMatch, Entry]],
                        dict[str, list[tuple[HTTPRouteMatch, Entry]]]]] = attrs.field(factory=dict)
     grpc_ports: set[tuple[str, str, int]] = attrs.field(factory=set)
+    # GRPCRoute status index → (route, listener keys it attached to through that parentRef)
+    grpc_refs: list[tuple[int, GRPCRoute, tuple[tuple[str, ...], ...]]] = attrs.field(
+        factory=list)
+    # (GRPCRoute namespace/name, listener key) where an older HTTPRoute holds the hostnames
+    grpc_lost: set[tuple[str, tuple[str, ...]]] = attrs.field(factory=set)
 
     def listener_key(self, el: EffectiveListener) -> tuple[str, ...]:
         return (el.gateway.meta.namespace, el.gateway.meta.name, el.owner_kind,
@@ -227,6 +232,7 @@ def _compile(snapshot: Snapshot, options: RoutingOptions) -> RoutingTable:
     grpc_claims = _grpc_claims(b, grpc_routes, gateways)
     for route in http_routes:
         _compile_http_route(b, route, gateways, grpc_claims)
+    _settle_grpc_losers(b)
 
     claims = _build_claims(b, gateways)
     services = _build_services(b)
@@ -253,6 +259,8 @@ def _grpc_claims(b: _Builder, routes: Iterable[GRPCRoute], gateways: GatewayMap)
                 for el, hosts in gatt.listeners:
                     claims.setdefault(b.listener_key(el), []).append((route, hosts))
                 cond = gatt.condition
+                b.grpc_refs.append((len(b.statuses), route,
+                                    tuple(b.listener_key(el) for el, _ in gatt.listeners)))
             b.statuses.append(st.ObjectStatus(
                 kind="GRPCRoute", namespace=route.meta.namespace, name=route.meta.name,
                 parent=ref.describe(), conditions=(cond, st.Condition(
@@ -260,6 +268,18 @@ def _grpc_claims(b: _Builder, routes: Iterable[GRPCRoute], gateways: GatewayMap)
                     message="GRPCRoute requests are sent through the gateway: gRPC routing "
                     "is not implemented by meshclient yet"))))
     return claims
+
+
+def _settle_grpc_losers(b: _Builder) -> None:
+    """GRPCRoutes beaten by an older HTTPRoute on every listener are not accepted (GR)."""
+    for index, route, lkeys in b.grpc_refs:
+        if not lkeys or not all((route.meta.ns_name, k) in b.grpc_lost for k in lkeys):
+            continue
+        old = b.statuses[index]
+        lost = st.Condition(type="Accepted", status="False", reason=st.CONFLICTED,
+                            message="an older HTTPRoute holds these hostnames on every "
+                            "listener")
+        b.statuses[index] = attrs.evolve(old, conditions=(lost, *old.conditions[1:]))
 
 
 def _compile_http_route(b: _Builder, route: HTTPRoute, gateways: GatewayMap,
@@ -302,6 +322,9 @@ def _compile_http_route(b: _Builder, route: HTTPRoute, gateways: GatewayMap,
                 # the older route is accepted, the other is not.
                 continue
             kept += 1
+            b.grpc_lost.update(
+                (g.meta.ns_name, lkey) for g, ghosts in grpc_claims.get(lkey, ())
+                if _route_order(route) < _route_order(g) and _hosts_overlap(hosts, ghosts))
             gw = el.gateway
             if not b.options.selects(gw.meta.namespace, gw.meta.name, gw.gateway_class):
                 continue
