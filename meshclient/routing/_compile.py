@@ -30,7 +30,7 @@ from meshclient.routing._decision import (
 from meshclient.routing._hostnames import intersect
 from meshclient.routing._listeners import EffectiveListener, GatewayListeners, collect_listeners
 from meshclient.routing._request import RequestHead
-from meshclient.routing._table import Entry, HostTable, build_host_table, entry_for
+from meshclient.routing._table import Entry, HostTable, Tier, build_host_table, entry_for
 from meshclient.routing._targets import RuleTarget, compile_rule
 from meshclient.store import Snapshot
 
@@ -133,8 +133,31 @@ class RoutingTable:
     """Host forms of each Service (``name.ns``, ``…svc.cluster.local``, cluster IPs)."""
     options: RoutingOptions
 
+    _hosts: dict[tuple[str, int, str, str], _HostRoute] = attrs.field(factory=dict, eq=False)
+    """Where each (scheme, port, authority, Host) seen leads; bounded, dropped with the table."""
+
     def decide(self, head: RequestHead) -> Decision:
         """Route one request; never raises for a request it cannot route (passthrough)."""
+        key = (head.scheme, head.port, head.authority, head.host)
+        found = self._hosts.get(key)
+        if found is None:
+            found = self._host_route(head)
+            if len(self._hosts) >= _HOST_CACHE_SIZE:
+                self._hosts.clear()  # a flood of odd hosts costs speed, never memory
+            self._hosts[key] = found
+        tiers, plan = found
+        for tier in tiers:
+            entry = tier.find(head)
+            if entry is not None:
+                return entry.target.decide(head, entry.prefix)
+        if plan is None:
+            return Decision.make(EMPTY_PLAN, Action.PASSTHROUGH, head)
+        if isinstance(plan, RuleTarget):
+            return plan.decide(head, None)
+        return Decision.make(plan, Action.REJECT, head, 404)
+
+    def _host_route(self, head: RequestHead) -> _HostRoute:
+        """The tiers a host walks and what happens when none matches (or no tiers: passthrough)."""
         protocol = _SCHEME_PROTOCOL.get(head.scheme)
         claims = self.claims.get((protocol, head.port)) if protocol else None
         if claims is not None:
@@ -142,30 +165,22 @@ class RoutingTable:
             if gport is not None:
                 listener = gport.listener(head.host)
                 if listener is None:
-                    return _not_found(head, None, f"no listener of Gateway {gport.gateway} on "
-                                      f"port {head.port} matches host {head.host!r}")
-                entry = listener.table.find(head)
-                if entry is None:
-                    return Decision.make(listener.not_found, Action.REJECT, head, 404)
-                return entry.target.decide(head, entry.prefix)
+                    return ((), Plan(reasons=(f"no listener of Gateway {gport.gateway} on port "
+                                              f"{head.port} matches host {head.host!r}",)))
+                return (listener.table.tiers(head.host), listener.not_found)
         ports = self.services.get(head.authority)
         if ports is not None:
             sp = ports.get(head.port)
             if sp is not None:
                 if sp.table is None:
-                    return sp.plain.decide(head, None)
+                    return ((), sp.plain)
                 # GAMMA: routes on this Service port apply; their hostnames do not (G1294).
-                for tier in sp.table.any_host:
-                    entry = tier.find(head)
-                    if entry is not None:
-                        return entry.target.decide(head, entry.prefix)
-                return Decision.make(sp.not_found, Action.REJECT, head, 404)
-        return Decision.make(EMPTY_PLAN, Action.PASSTHROUGH, head)
+                return (sp.table.any_host, sp.not_found)
+        return ((), None)
 
 
-def _not_found(head: RequestHead, parent: ParentInfo | None, why: str) -> Decision:
-    return Decision(action=Action.REJECT, request=head, status=404, parent=parent,
-                    reasons=(why,))
+_HOST_CACHE_SIZE: Final = 4096
+_HostRoute = tuple[tuple[Tier, ...], "Plan | RuleTarget | None"]
 
 
 def _route_order(route: HTTPRoute | GRPCRoute) -> tuple[float, str]:
