@@ -211,7 +211,11 @@ class Resolver:
                 ca_pem=ca_pem,
                 policy=policy.meta.ns_name,
             )
-            choice = _TLSChoice(tls=tls if ca_problem is None else None, problem=ca_problem)
+            # Unusable only when no CA certificate is left; bad refs among good ones are
+            # reported (ResolvedRefs) while the good ones are used.
+            usable = ca_pem is not None or not policy.ca_certificate_refs
+            choice = _TLSChoice(tls=tls if usable else None,
+                                problem=None if usable else ca_problem)
             accepted_any = False
             conflicts: list[str] = []
             missing: list[str] = []
@@ -243,13 +247,13 @@ class Resolver:
                 conds.append(
                     st.Condition(type="Accepted", status="False", reason=reason, message=msg)
                 )
-            elif ca_problem is not None and ca_reason == "NoValidCACertificate":
+            elif not usable:
                 conds.append(
                     st.Condition(
                         type="Accepted",
                         status="False",
                         reason="NoValidCACertificate",
-                        message=ca_problem,
+                        message=ca_problem or "",
                     )
                 )
             else:
@@ -257,11 +261,7 @@ class Resolver:
             if ca_problem is not None:
                 conds.append(
                     st.Condition(
-                        type="ResolvedRefs",
-                        status="False",
-                        reason=ca_reason
-                        if ca_reason != "NoValidCACertificate"
-                        else "InvalidCACertificateRef",
+                        type="ResolvedRefs", status="False", reason=ca_reason,
                         message=ca_problem,
                     )
                 )
@@ -272,7 +272,12 @@ class Resolver:
             self._report(policy, conds)
 
     def _ca_bundle(self, policy: BackendTLSPolicy) -> tuple[str | None, str | None, str]:
-        """(PEM, problem, reason): the CA certificates the policy's refs name."""
+        """(PEM, problem, reason): the CA certificates the policy's refs name.
+
+        PEM is None when no reference gave a certificate; problem and its ResolvedRefs
+        reason (``InvalidKind`` or ``InvalidCACertificateRef``) describe the bad references,
+        also when good ones remain (BTP).
+        """
         if not policy.ca_certificate_refs:
             return None, None, ""
         pems: list[str] = []
@@ -292,16 +297,8 @@ class Resolver:
                 problems.append(f"ConfigMap {policy.meta.namespace}/{name} has no PEM ca.crt")
                 continue
             pems.append(pem)
-        if not pems:
-            return (
-                None,
-                "; ".join(problems),
-                (reason if reason == st.INVALID_KIND else "NoValidCACertificate"),
-            )
-        if problems:
-            # Some references are bad: still unusable in part; report, use the good ones.
-            return "\n".join(pems), None, ""
-        return "\n".join(pems), None, ""
+        problem = "; ".join(problems) if problems else None
+        return ("\n".join(pems) if pems else None), problem, reason
 
     def _index_traffic_policies(self) -> None:
         policies = sorted(
