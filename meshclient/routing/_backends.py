@@ -66,6 +66,9 @@ class Resolver:
                 self._grants.setdefault(grant.meta.namespace, []).append(grant)
         self.statuses: list[st.ObjectStatus] = []
         self._tls: dict[tuple[str, str, str | None], _TLSChoice] = {}
+        # Targets of policies that are themselves invalid: never plaintext, but a valid
+        # policy on the same target is preferred (G1897).
+        self._tls_invalid: dict[tuple[str, str, str | None], _TLSChoice] = {}
         self._traffic: dict[tuple[str, str], XBackendTrafficPolicy] = {}
         self._backends: dict[tuple[str, str, BackendRef, bool], Backend] = {}
         self._index_tls_policies()
@@ -163,11 +166,23 @@ class Resolver:
     def tls_for(self, namespace: str, service: str, port_name: str) -> _TLSChoice:
         # A port-scoped policy governs its port over a whole-Service one
         # (CT:backendtlspolicy-conflict-resolution).
+        port_key, whole_key = (namespace, service, port_name), (namespace, service, None)
         return (
-            self._tls.get((namespace, service, port_name))
-            or self._tls.get((namespace, service, None))
+            self._tls.get(port_key)
+            or self._tls_invalid.get(port_key)
+            or self._tls.get(whole_key)
+            or self._tls_invalid.get(whole_key)
             or _NO_TLS
         )
+
+    def _refuse_targets(self, policy: BackendTLSPolicy, why: str) -> None:
+        # BTP: an invalid policy must fail the connections it targets, never downgrade them.
+        choice = _TLSChoice(tls=None, problem=f"BackendTLSPolicy {policy.meta.ns_name} is "
+                            f"invalid: {why}")
+        for target in policy.target_refs:
+            if target.group == "" and target.kind == "Service" and target.name:
+                self._tls_invalid.setdefault(
+                    (policy.meta.namespace, target.name, target.section_name), choice)
 
     def _index_tls_policies(self) -> None:
         policies = sorted(
@@ -191,6 +206,7 @@ class Resolver:
                     )
                 )
                 self._report(policy, conds)
+                self._refuse_targets(policy, str(policy.errors[0]))
                 continue
             ca_pem, ca_problem, ca_reason = self._ca_bundle(policy)
             if policy.well_known_ca is not None and policy.well_known_ca != "System":
@@ -204,6 +220,8 @@ class Resolver:
                     )
                 )
                 self._report(policy, conds)
+                self._refuse_targets(policy, f"wellKnownCACertificates "
+                                     f"{policy.well_known_ca!r} is not supported")
                 continue
             tls = BackendTLS(
                 hostname=policy.hostname,
