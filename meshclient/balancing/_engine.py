@@ -1,0 +1,409 @@
+"""The ``Balancer``: endpoint sets per Service port, and the pick/report calls adapters make."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from math import exp as _exp
+from typing import Any, Final
+
+import attrs
+
+from meshclient.balancing._config import BalancerConfig, Policy
+from meshclient.balancing._endpoints import build_endpoint_sets
+from meshclient.balancing._group import EndpointGroup, EndpointHandle
+from meshclient.balancing._hashing import BACKEND_SALT, key_hash, spread
+from meshclient.balancing._outlier import OutcomeLike, OutlierState, Signal, classify
+from meshclient.balancing._pickers import Chooser, make_chooser
+from meshclient.balancing._results import (
+    B,
+    BalancerStatistics,
+    EndpointSetStatistics,
+    EndpointStatistics,
+    NoEndpoints,
+    Overflow,
+    Pick,
+)
+from meshclient.balancing._session import SessionConfig, parse_token
+from meshclient.balancing._session import session_token as make_token
+from meshclient.model import EndpointSlice, Service
+
+__all__ = ["Balancer"]
+
+_HEALTHY: Final = OutlierState.HEALTHY
+_EJECTED: Final = OutlierState.EJECTED
+_SUCCESS: Final = Signal.SUCCESS
+
+_GroupKey = tuple[str, str, int | None]
+
+
+def _choose_backend(backends: Sequence[B], u: float) -> B | None:
+    """The backend a draw ``u`` in [0, 1) lands on, by weight; None if no weight is > 0."""
+    total = 0
+    for b in backends:
+        if b.weight > 0:
+            total += b.weight
+    if total <= 0:
+        return None
+    x = u * total
+    acc = 0
+    chosen = None
+    for b in backends:
+        w = b.weight
+        if w > 0:
+            acc += w
+            chosen = b
+            # Strictly below: a backend of weight 0 never covers any part of [0, total).
+            if x < acc:
+                return b
+    return chosen  # float rounding left x at the very top; the last positive one owns it
+
+
+@attrs.define(eq=False, kw_only=True)
+class Balancer:
+    """Endpoint sets of every Service port, with their live counters.
+
+    ``update`` swaps in new sets atomically and keeps each surviving endpoint's counters,
+    latency estimate and ejection. ``pick`` and ``report`` are O(1) in the number of
+    endpoints (O(log n) with unequal weights) except on degraded paths (every choice
+    excluded or full), and take a short lock so threads sharing a balancer keep exact
+    in-flight counts.
+
+    Args:
+        rand: Uniform floats in [0, 1): ``random.Random(seed).random`` in tests.
+        config: Policy, locality, outlier detection, limits.
+    """
+
+    rand: Callable[[], float]
+    config: BalancerConfig = attrs.field(factory=BalancerConfig)
+    _groups: dict[_GroupKey, EndpointGroup] = attrs.field(init=False, factory=dict)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _choose_in: Chooser = attrs.field(init=False)
+    _capacity: int | None = attrs.field(init=False)
+    _max_concurrent: int | None = attrs.field(init=False)
+    _decay: float = attrs.field(init=False)
+    _penalty: float = attrs.field(init=False)
+    _ewma: bool = attrs.field(init=False)
+    _picks: int = attrs.field(init=False, default=0)
+    _overflows: int = attrs.field(init=False, default=0)
+    _no_endpoints: int = attrs.field(init=False, default=0)
+    _sessions_kept: int = attrs.field(init=False, default=0)
+    _sessions_started: int = attrs.field(init=False, default=0)
+    _ejections: int = attrs.field(init=False, default=0)
+    _generation: int = attrs.field(init=False, default=0)
+
+    def __attrs_post_init__(self) -> None:
+        self._choose_in = make_chooser(self.config.policy, self.config.ewma)
+        self._capacity = self.config.limits.capacity
+        self._max_concurrent = self.config.limits.max_concurrent
+        self._decay = self.config.ewma.decay
+        self._penalty = self.config.ewma.failure_penalty
+        self._ewma = self.config.policy is Policy.PEAK_EWMA
+
+    # -- snapshot -----------------------------------------------------------------------
+
+    def update(
+        self,
+        services: Iterable[Service],
+        slices: Iterable[EndpointSlice],
+        *,
+        weights: Mapping[str, int] | None = None,
+    ) -> None:
+        """Replace every endpoint set with those of a new snapshot.
+
+        Unchanged sets are kept as they are; changed ones keep the state of endpoints that
+        remain. A Service with a single port is also found by backends without a port.
+
+        Args:
+            services: The snapshot's Services.
+            slices: The snapshot's EndpointSlices.
+            weights: Optional per-endpoint weights by address (Kubernetes has no such field;
+                this is for operators and agents that know better); absent means 1.
+        """
+        sets = build_endpoint_sets(
+            services, slices, ip_families=self.config.ip_families, weights=weights
+        )
+        ports_per_service = Counter((k[0], k[1]) for k in sets)
+        with self._lock:
+            old = self._groups
+            new: dict[_GroupKey, EndpointGroup] = {}
+            fresh: list[EndpointGroup] = []
+            for key, value in sets.items():
+                prev = old.get(key)
+                if prev is not None and prev.value == value:
+                    group = prev
+                else:
+                    group = EndpointGroup.build(value, self.config, self._choose_in,
+                                                self.rand, prev)
+                    if prev is not None and prev.tables:
+                        fresh.append(group)
+                new[key] = group
+                if ports_per_service[(key[0], key[1])] == 1:
+                    new[(key[0], key[1], None)] = group
+            self._groups = new
+            self._generation += 1
+            tiers = {id(g): list(old[g.value.key].tables) for g in fresh}
+        # A set that was hashed will be hashed again: build its tables now, off the request
+        # path and outside the lock (a pick racing us builds its own; both are equal).
+        for group in fresh:
+            for tier in tiers[id(group)]:
+                group.table(tier)
+
+    # -- the request path ---------------------------------------------------------------
+
+    def pick(
+        self,
+        backends: Sequence[B],
+        *,
+        now: float,
+        hash_key: str | None = None,
+        exclude: Collection[str] = (),
+        session: SessionConfig | None = None,
+        session_token: str | None = None,
+    ) -> Pick[B] | Overflow[B] | NoEndpoints[B]:
+        """Choose a backend by weight, then an endpoint of it.
+
+        Args:
+            backends: The rule's weighted backends (weight 0 is never chosen, except by a
+                session that is already pinned to it).
+            now: The caller's clock, in seconds (ejections end by it; session tokens carry
+                it, so use wall-clock seconds when sessions must outlive the process).
+            hash_key: Pick by consistent hash of this key (Maglev) instead of the policy.
+            exclude: Addresses already tried by this request; avoided while others exist.
+            session: The rule's session persistence, if it has one.
+            session_token: The token the request carried (cookie or header value).
+
+        Returns:
+            ``Pick`` (report it exactly once), ``Overflow`` (every usable endpoint full) or
+            ``NoEndpoints`` (nothing to send to; answer its status).
+        """
+        lock = self._lock
+        lock.acquire()  # not ``with``: half the cost, and this runs per request
+        try:
+            self._picks += 1
+            if session is None:
+                return self._pick(backends, now, hash_key, exclude)
+            if session_token is not None:
+                kept = self._follow_session(backends, session, session_token, now, exclude)
+                if kept is not None:
+                    return kept
+            got = self._pick(backends, now, hash_key, exclude)
+            if isinstance(got, Pick):
+                self._sessions_started += 1
+                token = make_token(session, got.handle.info.key, now)
+                return attrs.evolve(got, session_token=token)
+            return got
+        finally:
+            lock.release()
+
+    def report(
+        self, pick: Pick[Any], outcome: OutcomeLike | None, latency: float | None, *,
+        now: float,
+    ) -> None:
+        """Account for the end of one attempt sent to ``pick``.
+
+        Args:
+            pick: What ``pick`` returned for the attempt.
+            outcome: How it ended (``meshclient.resilience.Outcome`` fits), or None when it
+                was cancelled before an outcome: only the in-flight count changes.
+            latency: Seconds from sending to the full response (or the failure); None when
+                not measured.
+            now: The caller's clock.
+
+        Raises:
+            RuntimeError: More reports than picks for this endpoint (a double report); the
+                counters are left unchanged.
+            ValueError: ``outcome`` is neither a status nor a known failure (see
+                ``classify``); the in-flight count has been released.
+        """
+        h: EndpointHandle = pick.handle
+        lock = self._lock
+        lock.acquire()
+        try:
+            n = h.in_flight
+            if n <= 0:
+                raise RuntimeError(
+                    f"report for {h.info.address}:{h.info.port} without a matching pick"
+                )
+            h.in_flight = n - 1
+            if outcome is None:
+                return
+            if self._ewma:
+                rtt = latency
+                if outcome.failure is not None:
+                    penalty = self._penalty
+                    rtt = penalty if rtt is None or rtt < penalty else rtt
+                if rtt is not None:
+                    # observe_latency() inlined (tower's PeakEwma update).
+                    at = h.ewma_at
+                    if at is None or not h.observed or rtt > h.ewma:
+                        h.ewma = rtt  # the first observation, or a peak: believe it at once
+                        h.observed = True
+                    elif now > at:
+                        w = _exp((at - now) / self._decay)
+                        h.ewma = h.ewma * w + rtt * (1.0 - w)
+                    h.ewma_at = now
+            t = h.tracker
+            status = outcome.status
+            # A success on a healthy endpoint with nothing counted changes nothing; skip the
+            # table. (Every failure signal raises ``errors``, so 0 means all counters are 0.)
+            if status is not None and status < 500 and t.errors == 0 and t.state is _HEALTHY:
+                return
+            signal = classify(outcome)
+            group = h.owner
+            if group is None:  # pragma: no cover - every handle is built inside a group
+                return
+            before = t.state
+            if t.feed(signal, now, may_eject=group.may_eject()) is _EJECTED and (
+                before is _HEALTHY
+            ):
+                group.ejected_now(h)
+                self._ejections += 1
+        finally:
+            lock.release()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _pick(
+        self, backends: Sequence[B], now: float, hash_key: str | None,
+        exclude: Collection[str],
+    ) -> Pick[B] | Overflow[B] | NoEndpoints[B]:
+        # The request path: kept flat on purpose (each call costs ~0.1 µs of a 2 µs budget);
+        # rare branches call out.
+        hv = 0
+        backend: B | None
+        if hash_key is not None:
+            hv = key_hash(hash_key)
+        if len(backends) == 1:
+            backend = backends[0]
+            if backend.weight <= 0:
+                backend = None
+        elif hash_key is not None:
+            backend = _choose_backend(backends, spread(hv, BACKEND_SALT))
+        else:
+            backend = _choose_backend(backends, self.rand())
+        if backend is None:
+            self._no_endpoints += 1
+            return NoEndpoints(backend=None, reason="no backend has a weight above 0",
+                               status=500)
+        group = self._groups.get((backend.namespace, backend.name, backend.port))
+        if group is None or not group.panic_pool.members:
+            return self._no_endpoints_in(backend, group)
+        if group.expiry and group.expiry[0][0] <= now:
+            group.expire(now)
+        cap = self._capacity
+        h: EndpointHandle | None
+        if hash_key is not None:
+            h = group.choose_hashed(hv, now, exclude, cap)
+        else:
+            pool = group.fast_pool
+            if pool is None:
+                pool = group.pool_for(self.rand())[0]
+            h = self._choose_in(pool, self.rand, now)
+            if (exclude and h.info.address in exclude) or (
+                cap is not None and h.in_flight >= cap
+            ):
+                h = group.choose_carefully(pool, now, exclude, cap)
+        if h is None:
+            self._overflows += 1
+            return Overflow(backend=backend, reason=(
+                f"every endpoint of {backend.namespace}/{backend.name} is at its limit of "
+                f"{cap} requests"))
+        return self._commit(h, backend)
+
+    def _commit(self, h: EndpointHandle, backend: B) -> Pick[B]:
+        n = h.in_flight
+        h.in_flight = n + 1
+        h.picks += 1
+        mc = self._max_concurrent
+        if mc is not None and n >= mc:
+            return attrs.evolve(h.pick_for(backend), pending=True)
+        if h.last_backend is backend:
+            return h.last_pick  # type: ignore[return-value]  # made for this very backend
+        return h.pick_for(backend)
+
+    def _no_endpoints_in(self, backend: B, group: EndpointGroup | None) -> NoEndpoints[B]:
+        self._no_endpoints += 1
+        what = f"Service {backend.namespace}/{backend.name} port {backend.port}"
+        if group is None:
+            return NoEndpoints(backend=backend, reason=f"{what} is not known to the balancer")
+        return NoEndpoints(backend=backend, reason=f"{what} has no usable endpoints")
+
+    def _follow_session(
+        self, backends: Sequence[B], session: SessionConfig, token: str, now: float,
+        exclude: Collection[str],
+    ) -> Pick[B] | Overflow[B] | NoEndpoints[B] | None:
+        """The pick a session token asks for, or None to start a new session."""
+        # Look the digest up before validating the token's shape: a known digest is ours by
+        # construction, and the shape check (a regex) is only needed when it is unknown.
+        digest = token[:16]
+        owner: tuple[B, EndpointGroup, EndpointHandle] | None = None
+        for b in backends:  # every backend, weight 0 included: a session beats weights
+            group = self._groups.get((b.namespace, b.name, b.port))
+            if group is not None:
+                h = group.token_owner(session.rule, digest)
+                if h is not None:
+                    owner = (b, group, h)
+                    break
+        parsed = parse_token(token) if owner is None or session.absolute_timeout else None
+        if owner is None:
+            if parsed is None:
+                # Not one of ours (a header value the client chose): hash it, per rule, and
+                # hand out nothing, so the client's own value keeps working.
+                return self._pick(backends, now, f"{session.rule}\0{token}", exclude)
+            return None  # ours, but its endpoint is gone: re-pin
+        limit = session.absolute_timeout
+        if limit is not None:
+            issued = parsed[1] if parsed is not None else None
+            if issued is None or now - issued > limit:
+                return None  # GEP-1619 absoluteTimeout: this session is over; start another
+        b, group, h = owner
+        if group.expiry and group.expiry[0][0] <= now:
+            group.expire(now)
+        # GEP-1619: when the pinned endpoint stops serving, fall back and re-pin. A retry
+        # that excludes it counts: its failure is the evidence.
+        if (h.tracker.state is _EJECTED and not group.panic) or (
+            exclude and h.info.address in exclude
+        ):
+            return None
+        cap = self._capacity
+        if cap is not None and h.in_flight >= cap:
+            self._overflows += 1
+            return Overflow(backend=b, reason=(
+                f"the session's endpoint {h.info.address}:{h.info.port} is at its limit of "
+                f"{cap} requests"))
+        self._sessions_kept += 1
+        return self._commit(h, b)
+
+    # -- statistics ---------------------------------------------------------------------
+
+    def statistics(self) -> BalancerStatistics:
+        with self._lock:
+            groups = {id(g): g for g in self._groups.values()}
+            return BalancerStatistics(
+                sets=len(groups),
+                endpoints=sum(len(g.handles) for g in groups.values()),
+                picks=self._picks, overflows=self._overflows, no_endpoints=self._no_endpoints,
+                in_flight=sum(h.in_flight for g in groups.values() for h in g.handles),
+                sessions_kept=self._sessions_kept,
+                sessions_started=self._sessions_started, ejections=self._ejections,
+                generation=self._generation,
+            )
+
+    def set_statistics(
+        self, namespace: str, name: str, port: int | None
+    ) -> EndpointSetStatistics | None:
+        """One endpoint set's counters, or None if the balancer has no such set."""
+        with self._lock:
+            group = self._groups.get((namespace, name, port))
+            return group.statistics() if group is not None else None
+
+    def endpoint_statistics(
+        self, namespace: str, name: str, port: int | None
+    ) -> tuple[EndpointStatistics, ...]:
+        """Each endpoint's counters in one set, sorted by endpoint key; empty if unknown."""
+        with self._lock:
+            group = self._groups.get((namespace, name, port))
+            return group.endpoint_statistics() if group is not None else ()
+
