@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import unquote_plus, urlsplit
 
 __all__ = ["RequestHead"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+
+# scheme "://" authority, then path and query up to a fragment (RFC 3986 §3, absolute URLs).
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
+
+# scheme "://" authority, then path and query up to a fragment (RFC 3986 §3, absolute URLs).
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 
 HeaderInput = Mapping[str, str | Sequence[str]] | Iterable[tuple[str, str]] | None
 
@@ -58,18 +65,13 @@ class RequestHead:
     @classmethod
     def from_url(cls, method: str, url: str, headers: HeaderInput = None) -> RequestHead:
         """Parse an absolute URL; raises ValueError naming the URL when it is not one."""
-        scheme, sep, rest = url.partition("://")
-        scheme = scheme.lower()
-        if not sep or scheme not in DEFAULT_PORTS:
+        m = _URL.match(url)
+        if m is None:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
-        end = len(rest)
-        for stop in "/?#":
-            i = rest.find(stop)
-            if 0 <= i < end:
-                end = i
-        netloc, path = rest[:end], rest[end:]
-        if "#" in path:
-            path = path[: path.index("#")]  # fragments never reach a server
+        scheme, netloc, path = m.groups()
+        scheme = scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
         if path[:1] == "?":
             path = "/" + path
         if "@" in netloc or "[" in netloc or not netloc:
