@@ -60,6 +60,12 @@ def _distinct_key(listener: Listener) -> tuple[object, ...]:
     return (listener.port, listener.protocol, listener.hostname)
 
 
+def _conflict_reason(listener: Listener) -> str:
+    # GW: listeners told apart by hostname clash on it (a missing hostname is the catch-all);
+    # TCP/UDP listeners, told apart by port alone, clash on protocol.
+    return "ProtocolConflict" if listener.protocol in ("TCP", "UDP") else "HostnameConflict"
+
+
 def _kinds(listener: Listener, statuses: list[st.Condition]) -> frozenset[str]:
     implied = ROUTE_KINDS.get(listener.protocol, ())
     if not listener.allowed_routes.kinds:
@@ -102,7 +108,7 @@ def collect_listeners(
                 # GW: indistinct listeners inside one Gateway are all Conflicted, none wins.
                 conds.append(st.Condition(
                     type="Conflicted", status="True",
-                    reason="ProtocolConflict" if listener.hostname is None else "HostnameConflict",
+                    reason=_conflict_reason(listener),
                     message="another listener has the same port, protocol and hostname"))
                 accepted = False
             kinds = _kinds(listener, conds)
@@ -114,6 +120,12 @@ def collect_listeners(
             _listener_status(statuses, "Gateway", gw.meta.namespace, gw.meta.name, listener,
                              conds, accepted)
         gw_conds = [st.Condition(type="Accepted", status="True", reason="Accepted")]
+        if len(own) < len(gw.listeners):
+            # GW: ListenersNotValid, still Accepted while some listener can be used.
+            gw_conds = [st.Condition(
+                type="Accepted", status="True" if own else "False", reason="ListenersNotValid",
+                message=f"{len(gw.listeners) - len(own)} of {len(gw.listeners)} listeners "
+                "are not valid")]
         if gw.errors:
             gw_conds = [st.Condition(type="Accepted", status="False", reason="Invalid",
                                      message=str(gw.errors[0]))]
@@ -146,8 +158,11 @@ def _listener_status(statuses: list[st.ObjectStatus], kind: str, ns: str, name: 
     if accepted and not any(c.type == "Accepted" for c in conds):
         conds.insert(0, st.Condition(type="Accepted", status="True", reason="Accepted"))
     elif not accepted and not any(c.type == "Accepted" for c in conds):
-        conds.insert(0, st.Condition(type="Accepted", status="False", reason="Conflicted"
-                                     if any(c.type == "Conflicted" for c in conds) else "Invalid"))
+        # A conflicted listener is not accepted, for the conflict's reason
+        # (CT:listenerset-hostname-conflict); "Conflicted" is no listener Accepted reason.
+        conflict = next((c for c in conds if c.type == "Conflicted"), None)
+        conds.insert(0, st.Condition(type="Accepted", status="False",
+                                     reason=conflict.reason if conflict else "Invalid"))
     statuses.append(st.ObjectStatus(kind=kind, namespace=ns, name=name, parent=f"listener "
                                     f"{listener.name}", conditions=tuple(conds)))
 
@@ -179,7 +194,7 @@ def _attach_listener_set(snapshot: Snapshot, gw: Gateway, ls: ListenerSet,
             # LS: across Gateway + ListenerSets the first in precedence keeps the listener.
             conds.append(st.Condition(
                 type="Conflicted", status="True",
-                reason="ProtocolConflict" if listener.hostname is None else "HostnameConflict",
+                reason=_conflict_reason(listener),
                 message="an earlier listener on the Gateway or an older ListenerSet has the "
                 "same port, protocol and hostname"))
             good = False
