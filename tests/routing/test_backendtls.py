@@ -262,3 +262,43 @@ class TestTargetsAndConflicts:
                  tls_policy(ca_refs=[ca_ref()]), http_route())
         tls = first(get(m, "http://example.com/")).tls
         assert getattr(tls, "client_certificate", None) is not None
+
+
+def traffic_policy(name: str, *, percent: int, created: str | None = None,
+                   target: str = "svc") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "default"}
+    if created is not None:
+        meta["creationTimestamp"] = created
+    return {"apiVersion": "gateway.networking.x-k8s.io/v1alpha1",
+            "kind": "XBackendTrafficPolicy", "metadata": meta,
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": target}],
+                     "retryConstraint": {"budget": {"percent": percent, "interval": "5s"}}}}
+
+
+class TestDirectPolicyConflicts:
+    def test_older_traffic_policy_wins(self) -> None:
+        """Direct policies do not merge: the oldest wins, the other is Conflicted (G713,
+        SPEC-NOTES §8.1, checklist 153)."""
+        m = with_policy(traffic_policy("young", percent=50, created=ts(9)),
+                        traffic_policy("old", percent=30, created=ts(1)))
+        assert condition(m, "XBackendTrafficPolicy", "old", "Accepted").status == "True"
+        young = condition(m, "XBackendTrafficPolicy", "young", "Accepted")
+        assert (young.status, young.reason) == ("False", "Conflicted")
+        budget = get(m, "http://example.com/").to_json()["backends"][0]["retry_budget"]
+        assert budget["percent"] == 30
+        assert budget["interval"] == "5s"
+
+    def test_same_age_traffic_policy_namespace_name_wins(self) -> None:
+        """Equal age → alphabetical ``namespace/name`` (G713, checklist 153)."""
+        m = with_policy(traffic_policy("b", percent=50, created=ts(1)),
+                        traffic_policy("a", percent=30, created=ts(1)))
+        assert condition(m, "XBackendTrafficPolicy", "a", "Accepted").status == "True"
+        assert condition(m, "XBackendTrafficPolicy", "b", "Accepted").reason == "Conflicted"
+
+    def test_traffic_policy_defaults(self) -> None:
+        """Budget defaults 20 % / 10s and minRetryRate 10/1s (SPEC-NOTES §0.1, §5.4)."""
+        p = traffic_policy("p", percent=20)
+        p["spec"]["retryConstraint"] = {}
+        budget = get(with_policy(p), "http://example.com/").to_json()["backends"][0][
+            "retry_budget"]
+        assert budget == {"percent": 20, "interval": "10s", "min_retry_rate": "10/1s"}
