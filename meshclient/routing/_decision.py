@@ -82,9 +82,11 @@ class HeaderEdits:
         out = [(n, v) for n, v in headers if n not in drop]
         out.extend(self.set)
         for name, value in self.add:
-            for i, (n, v) in enumerate(out):
+            # Observed upstream as "old,new" (CT:httproute-request-header-modifier): append
+            # to the last value, so a repeated header still reads in order ("1,2,new").
+            for i in range(len(out) - 1, -1, -1):
+                n, v = out[i]
                 if n == name:
-                    # Observed upstream as "old,new" (CT:httproute-request-header-modifier).
                     out[i] = (n, f"{v},{value}")
                     break
             else:
