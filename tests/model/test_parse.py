@@ -244,6 +244,41 @@ class TestErrors:
         _, errors = parse_route(http_route(rules=[rule(match(f"/r{i}")) for i in range(17)]))
         assert any(e.field == "spec.rules" for e in errors)
 
+    def test_rule_more_than_64_matches_is_an_error(self) -> None:
+        """At most 64 matches per rule (SPEC-NOTES §0.2)."""
+        (errs,) = one_rule_errors(rule(*(match(f"/m{i}") for i in range(65))))
+        assert errs
+
+    def test_route_more_than_128_matches_rejects_route(self) -> None:
+        """At most 128 matches per route in all (SPEC-NOTES §0.2)."""
+        route, _ = parse_route(http_route(rules=[rule(*(match(f"/r{r}/{i}") for i in range(50)))
+                                                 for r in range(3)]))
+        assert route.errors
+
+    @pytest.mark.parametrize("build", [
+        lambda: rule(filters=[mirror(f"m{i}") for i in range(17)]),
+        lambda: rule(backends=[backend(f"b{i}") for i in range(17)]),
+        lambda: rule(match(headers={f"h{i}": "v" for i in range(17)})),
+        lambda: rule(match(query={f"q{i}": "v" for i in range(17)})),
+        lambda: rule(filters=[header_filter(set={f"h{i}": "v" for i in range(17)})]),
+        lambda: rule(filters=[header_filter(remove=[f"h{i}" for i in range(17)])]),
+    ], ids=["filters", "backendRefs", "headers", "queryParams", "set", "remove"])
+    def test_list_over_16_entries_is_an_error(self, build: Any) -> None:
+        """≤16 filters, backendRefs, header/query matchers and set/add/remove entries
+        (SPEC-NOTES §0.2)."""
+        (errs,) = one_rule_errors(build())
+        assert errs
+
+    def test_more_than_32_parent_refs_is_an_error(self) -> None:
+        """At most 32 parentRefs (SPEC-NOTES §0.2)."""
+        route, _ = parse_route(http_route(parents=[parent(section=f"s{i}") for i in range(33)]))
+        assert route.errors
+
+    def test_path_value_1024_chars_is_valid(self) -> None:
+        """Path values may be up to 1024 characters (SPEC-NOTES §0.2)."""
+        (errs,) = one_rule_errors(rule(match("/" + "x" * 1023)))
+        assert errs == []
+
     def test_rule_names_not_unique_drops_later_rule(self) -> None:
         """Rule ``name`` must be unique within a route (SPEC-NOTES §0.2)."""
         errs = one_rule_errors(rule(name="a"), rule(match("/b"), name="a"))

@@ -139,6 +139,16 @@ class TestHeaderModifier:
         d = get(m, "http://example.com/", {"x-a": ["1", "2"]})
         assert header_value(d.request.headers, "x-a") == ["new"]
 
+    def test_add_to_repeated_header_appends_after_every_value(self) -> None:
+        """add appends: a repeated header reads ``1,2,3`` afterwards, in order (SPEC-NOTES
+        §3.2, RFC 7230 §3.2.2, checklist 52)."""
+        from meshclient.routing import RequestHead
+
+        m = with_rules(rule(filters=[header_filter(add={"x-a": "3"})]))
+        d = get(m, "http://example.com/", {"x-a": ["1", "2"]})
+        combined = RequestHead("GET", "http", "example.com", 80, "/", d.request.headers)
+        assert combined.header("x-a") == "1,2,3"
+
     def test_request_headers_in_json(self) -> None:
         """``request.headers`` in the resolve JSON is what the backend sees (DESIGN.md,
         checklist 52)."""

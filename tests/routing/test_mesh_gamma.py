@@ -256,6 +256,43 @@ class TestRouting:
         assert get(m, "http://api.prod:8080/x").location == "http://api.prod:8080/moved"
 
 
+class TestSeparation:
+    def test_gateway_routes_never_apply_to_service_traffic(self) -> None:
+        """Gateway-bound routes never merge with a Service's routes (SPEC-NOTES §7.2)."""
+        from tests.routing.helpers import gateway
+
+        gw_route = http_route("gw-route", PROD, hostnames=["api.prod"],
+                              rules=[rule(match("/gw"), backends=[backend("api-canary")])])
+        m = mesh(gateway(namespace=PROD), *svc_objects(), gw_route,
+                 mesh_route("svc-route", rules=[rule(match("/svc"),
+                                                     backends=[backend("api-v2")])]))
+        d = get(m, "http://api.prod:8080/gw")
+        assert (d.action, d.status) == (Action.REJECT, 404)
+        assert route_of(get(m, "http://api.prod:8080/svc")) == "svc-route"
+
+    def test_route_with_gateway_and_service_parents_serves_both(self) -> None:
+        """One route may name a Gateway and a Service; each parent gets its own status
+        (SPEC-NOTES §1.3, §7.1)."""
+        from tests.routing.helpers import gateway
+
+        both = http_route("both", PROD, parents=[parent("gw"), service_parent("api")],
+                          hostnames=["web.example.com"],
+                          rules=[rule(backends=[backend("api-v2")])])
+        m = mesh(gateway(namespace=PROD), *svc_objects(), both)
+        assert route_of(get(m, "http://web.example.com/")) == "both"
+        assert route_of(get(m, "http://api.prod:8080/")) == "both"
+        assert reason(m, "both", namespace=PROD, parent="Gateway prod/gw") == (
+            "True", "Accepted")
+        assert reason(m, "both", namespace=PROD, parent="Service prod/api") == (
+            "True", "Accepted")
+
+    def test_node_port_service_parent_allowed(self) -> None:
+        """NodePort Services have a frontend and MAY be parents (G1294, SPEC-NOTES §7.1)."""
+        m = mesh(service("np", PROD, type="NodePort"), service("api-v2", PROD),
+                 mesh_route("r", svc="np"))
+        assert route_of(get(m, "http://np.prod:8080/")) == "r"
+
+
 class TestAddressing:
     @pytest.mark.parametrize("host", ["api.prod", "api.prod.svc", "api.prod.svc.cluster.local",
                                       "10.96.50.1", "API.Prod"])
