@@ -81,19 +81,15 @@ def addresses(n: int, prefix: str = "10.0.0.") -> list[str]:
     return [f"{prefix}{i + 1}" for i in range(n)]
 
 
-def simple_world(
-    n: int, *, name: str = "svc", **endpoint_kw: object
-) -> tuple[list[Service], list[EndpointSlice]]:
+def simple_world(n: int, *, name: str = "svc") -> tuple[list[Service], list[EndpointSlice]]:
     """One Service port 80 → 8080 with ``n`` ready endpoints 10.0.0.1..n."""
-    eps = [endpoint(a, **endpoint_kw) for a in addresses(n)]
+    eps = [endpoint(a) for a in addresses(n)]
     return [service(name)], [endpoint_slice(f"{name}-1", eps, service=name)]
 
 
-def balancer(
-    n: int = 3, *, seed: int = 1, config: BalancerConfig | None = None, **endpoint_kw: object
-) -> Balancer:
+def balancer(n: int = 3, *, seed: int = 1, config: BalancerConfig | None = None) -> Balancer:
     b = Balancer(rand=random.Random(seed).random, config=config or BalancerConfig())
-    b.update(*simple_world(n, **endpoint_kw))
+    b.update(*simple_world(n))
     return b
 
 

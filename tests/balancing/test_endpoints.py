@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from meshclient.balancing import build_endpoint_sets
+from meshclient.balancing import EndpointSet, SetKey, build_endpoint_sets
 from meshclient.model import EndpointPort, ServicePort
 
 from ._world import endpoint, endpoint_slice, service
 
 
-def _addresses(sets: dict, key: tuple[str, str, int] = ("default", "svc", 80)) -> list[str]:
+def _addresses(sets: dict[SetKey, EndpointSet], key: SetKey = ("default", "svc", 80)) -> list[str]:
     return [e.address for e in sets[key].endpoints]
 
 

@@ -20,21 +20,23 @@ from meshclient.balancing import (
     preference_for,
     tier_loads,
 )
+from meshclient.model import EndpointSlice, Service
 
 from ._world import CONNECT, OK, SVC, Result, endpoint, endpoint_slice, must_pick, send, service
 
 HERE = Locality(node="n1", zone="z1")
 
 
-def _zone_world(
-    here: int, there: int, *, td: str | None = "PreferSameZone"
-) -> tuple[list, list]:
+World = tuple[list[Service], list[EndpointSlice]]
+
+
+def _zone_world(here: int, there: int, *, td: str | None = "PreferSameZone") -> World:
     eps = [endpoint(f"10.1.0.{i + 1}", zone="z1", node_name=f"n{i + 1}") for i in range(here)]
     eps += [endpoint(f"10.2.0.{i + 1}", zone="z2", node_name="far") for i in range(there)]
     return [service(traffic_distribution=td)], [endpoint_slice("a", eps)]
 
 
-def _balancer(world: tuple[list, list], **config: object) -> Balancer:
+def _balancer(world: World, **config: object) -> Balancer:
     cfg = BalancerConfig(
         locality=HERE,
         outlier=OutlierConfig(max_ejection_percent=100),
@@ -46,7 +48,7 @@ def _balancer(world: tuple[list, list], **config: object) -> Balancer:
     return b
 
 
-def _set(endpoints: list, td: str | None = None) -> EndpointSet:
+def _set(endpoints: list[EndpointInfo], td: str | None = None) -> EndpointSet:
     return EndpointSet(namespace="default", service="svc", port=80, endpoints=tuple(endpoints),
                        traffic_distribution=td)
 
@@ -147,13 +149,15 @@ def test_tier_loads_envoy_priority_rule(
 
 def _eject(b: Balancer, bad: set[str], now: float = 0.0) -> None:
     script = dict.fromkeys(bad, CONNECT)
+    ejected = 0
     for _ in range(400):
         stats = b.set_statistics("default", "svc", 80)
         assert stats is not None
-        if stats.ejected == len(bad):
+        ejected = stats.ejected
+        if ejected == len(bad):
             return
         send(b, now, script)
-    raise AssertionError(f"only {stats.ejected} of {len(bad)} ejected")
+    raise AssertionError(f"only {ejected} of {len(bad)} ejected")
 
 
 def _zone_share(b: Balancer, picks: int) -> float:
