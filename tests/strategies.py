@@ -39,14 +39,13 @@ def paths(draw: st.DrawFn, *, free: bool = False, allow_empty_segments: bool = F
     ``free`` draws segments from a wide alphabet instead of the small pool;
     ``allow_empty_segments`` lets ``//`` appear.
     """
-    seg = _free_segment if free else segments
+    seg: st.SearchStrategy[str] = _free_segment if free else segments
     if allow_empty_segments:
         seg = st.one_of(seg, st.just(""))
-    parts = draw(st.lists(seg, max_size=5))
+    parts: list[str] = draw(st.lists(seg, max_size=5))
+    trailing: bool = draw(st.booleans())
     path = "/" + "/".join(parts)
-    if parts and draw(st.booleans()):
-        path += "/"
-    return path
+    return path + "/" if parts and trailing else path
 
 
 queries = st.one_of(

@@ -27,8 +27,9 @@ from tests.routing.helpers import (
 )
 
 
-def with_policy(*objects: dict[str, Any], ports: tuple[tuple[str, int], ...] = (
-        ("http", 8080), ("admin", 9090))) -> Mesh:
+def with_policy(*objects: dict[str, Any], ports: tuple[tuple[str, int] | tuple[str, int, str],
+                                                    ...] = (("http", 8080), ("admin", 9090)),
+                ) -> Mesh:
     return mesh(
         gateway(listeners=[listener(), listener("tls", 443, "HTTPS")]),
         service("svc", ports=ports), config_map("ca", data={"ca.crt": PEM}),
@@ -100,6 +101,14 @@ class TestUse:
         tls = first(get(m, "http://example.com/")).tls
         assert tls.ca_pem is None
         assert get(m, "http://example.com/").to_json()["backends"][0]["tls"]["ca"] == "system"
+
+    def test_wss_app_protocol_usable_with_policy(self) -> None:
+        """``kubernetes.io/wss`` needs a BackendTLSPolicy; with one the backend is valid
+        (SPEC-NOTES §4.5, checklist 94)."""
+        m = with_policy(tls_policy(ca_refs=[ca_ref()]),
+                        ports=(("http", 8080, "kubernetes.io/wss"), ("admin", 9090)))
+        b = first(get(m, "http://example.com/"))
+        assert b.valid and b.tls is not None
 
     def test_untargeted_service_plaintext(self) -> None:
         """A Service no policy targets has no TLS (SPEC-NOTES §8)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshclient import Action
+from meshclient import Action, Mesh
 from meshclient.routing._hostnames import host_matches, intersect
 from tests.routing.helpers import (
     gateway,
@@ -19,7 +19,7 @@ from tests.routing.helpers import (
 )
 
 
-def on_listener(host: str | None, *routes: dict[str, object]) -> object:
+def on_listener(host: str | None, *routes: dict[str, object]) -> Mesh:
     return mesh(gateway(listeners=[listener(hostname=host)]), service(), *routes)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshclient import Action
+from meshclient import Action, Mesh
 from tests.routing.helpers import (
     backend,
     gateway,
@@ -22,8 +22,8 @@ from tests.routing.helpers import (
 )
 
 
-def served_by(m: object, url: str, host: str | None = None) -> str | None:
-    d = get(m, url, {"Host": host} if host else None)  # type: ignore[arg-type]
+def served_by(m: Mesh, url: str, host: str | None = None) -> str | None:
+    d = get(m, url, {"Host": host} if host else None)
     return d.route.name if d.route is not None else None
 
 
