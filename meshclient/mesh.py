@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from meshclient.balancing import Balancer, BalancerConfig
 from meshclient.errors import ConfigError
-from meshclient.model import Object, parse_object
+from meshclient.model import EndpointSlice, Object, Service, parse_object
 from meshclient.routing import (
     Decision,
     ObjectStatus,
@@ -69,6 +70,7 @@ class Mesh:
         self._listeners: list[Listener] = []
         self._sources: list[FileSource] = []
         self._source_problems: tuple[object, ...] = ()
+        self._balancer: Balancer | None = None
         self.table: RoutingTable = compile_table(self.store.snapshot, self.options)
 
     # -- construction -------------------------------------------------------------------
@@ -134,12 +136,30 @@ class Mesh:
             snapshot = self.store.snapshot
             if snapshot.version != self.table.version:
                 self.table = compile_table(snapshot, self.options)
+                if self._balancer is not None:
+                    _update_endpoints(self._balancer, snapshot)
                 for listener in tuple(self._listeners):
                     try:
                         listener(self.table, snapshot)
                     except Exception:
                         _log.exception("a mesh change listener failed")
             return self.table
+
+    def balancer(
+        self, *, rand: Callable[[], float], config: BalancerConfig | None = None
+    ) -> Balancer:
+        """The endpoint balancer every adapter of this mesh shares, kept in step with it.
+
+        The first call creates it (adapters pass their random source: the core has none of
+        its own); later calls return the same balancer, so outlier state and in-flight counts
+        are shared by the HTTP and gRPC sides of one process.
+        """
+        with self._lock:
+            if self._balancer is None:
+                balancer = Balancer(rand=rand, config=config or BalancerConfig())
+                _update_endpoints(balancer, self.store.snapshot)
+                self._balancer = balancer
+            return self._balancer
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(table, snapshot)`` after every recompile (adapters' endpoint sets)."""
@@ -196,3 +216,10 @@ class Mesh:
         t = self.table
         hosts = sum(len(c.exact) + len(c.wildcard) for c in t.claims.values())
         return f"<Mesh version={t.version} gateway_hosts={hosts} service_hosts={len(t.services)}>"
+
+
+def _update_endpoints(balancer: Balancer, snapshot: Snapshot) -> None:
+    balancer.update(
+        (s for s in snapshot.of("Service").values() if isinstance(s, Service)),
+        (e for e in snapshot.of("EndpointSlice").values() if isinstance(e, EndpointSlice)),
+    )
