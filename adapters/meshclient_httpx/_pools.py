@@ -1,0 +1,150 @@
+"""Connection pools, one per endpoint and TLS identity, and the bookkeeping that retires them.
+
+httpcore keeps one flat list per pool and scans it per request, its keep-alive check counts
+every connection (encode/httpcore#1000), and it reuses a TLS connection for another
+``sni_hostname`` (ECOSYSTEM.md §1.2). So each endpoint gets its own small pool, keyed by
+everything that identifies the connection: scheme, address, port, the TLS name, the identity
+the peer must prove, and whether it speaks HTTP/2 with prior knowledge.
+
+``PoolSet`` is bookkeeping only (STYLE.md §3): it hands out pools and counts leases, and
+returns the pools to close when an endpoint leaves the EndpointSlices; the transport closes
+them (sync or async), after their in-flight responses are done, because closing a pool closes
+every connection in it, active ones included.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from typing import Generic, NamedTuple, TypeVar
+
+import attrs
+
+__all__ = ["PoolEntry", "PoolKey", "PoolSet", "PoolStatistics"]
+
+P = TypeVar("P")
+
+
+class PoolKey(NamedTuple):
+    scheme: bytes
+    """b"http" or b"https" as sent to the endpoint."""
+    host: str
+    """Endpoint IP (or the gateway's address)."""
+    port: int
+    tls_name: str | None
+    """SNI and verified name; None for plaintext."""
+    expected: tuple[tuple[str, str], ...]
+    """SANs the peer must carry (BackendTLSPolicy ``subjectAltNames``); () for none."""
+    ca: str | None
+    """The policy's CA bundle (None: the default trust)."""
+    h2c: bool
+    """HTTP/2 with prior knowledge over cleartext (appProtocol ``kubernetes.io/h2c``)."""
+    endpoint: bool
+    """An EndpointSlice endpoint (retired when it disappears); False for gateway hops."""
+
+
+class PoolEntry(Generic[P]):
+    """One pool and its lease count."""
+
+    __slots__ = ("in_flight", "key", "pool", "retired")
+
+    def __init__(self, key: PoolKey, pool: P) -> None:
+        self.key = key
+        self.pool = pool
+        self.in_flight = 0
+        self.retired = False
+
+
+@attrs.frozen(kw_only=True)
+class PoolStatistics:
+    open: int
+    """Pools currently held (retired ones included until they close)."""
+    in_flight: int
+    """Leases out: attempts whose response is not closed yet."""
+    retired: int
+    """Pools whose endpoint is gone, waiting for their last response to close."""
+    closed: int
+    """Pools closed since the transport was made."""
+    endpoints: tuple[str, ...]
+    """``host:port`` of every open pool, sorted."""
+
+
+class PoolSet(Generic[P]):
+    """Pools by ``PoolKey``, created on first use by ``make``.
+
+    Thread-safe: leases are counted under a short lock (the sync transport is shared by
+    threads; the async one by tasks, where the lock is never contended).
+    """
+
+    def __init__(self, make: Callable[[PoolKey], P]) -> None:
+        self._make = make
+        self._entries: dict[PoolKey, PoolEntry[P]] = {}
+        self._lock = threading.Lock()
+        self._closed = 0
+
+    def acquire(self, key: PoolKey) -> PoolEntry[P]:
+        """The pool for ``key``, leased: ``release`` it when the attempt's response closes."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = PoolEntry(key, self._make(key))
+            entry.in_flight += 1
+            return entry
+
+    def release(self, entry: PoolEntry[P]) -> P | None:
+        """End one lease; returns the pool to close when it was retired and is now idle."""
+        with self._lock:
+            entry.in_flight -= 1
+            if entry.retired and entry.in_flight <= 0 and (
+                self._entries.get(entry.key) is entry
+            ):
+                del self._entries[entry.key]
+                self._closed += 1
+                return entry.pool
+            return None
+
+    def retire(self, live: Collection[tuple[str, int]]) -> list[P]:
+        """Retire endpoint pools whose ``(address, port)`` is not in ``live``.
+
+        Returns:
+            Pools to close now (idle); busy ones close on their last ``release``. A retired
+            endpoint that comes back before it closed is simply kept.
+        """
+        to_close: list[P] = []
+        with self._lock:
+            for key, entry in list(self._entries.items()):
+                if not key.endpoint:
+                    continue
+                if (key.host, key.port) in live:
+                    entry.retired = False
+                    continue
+                entry.retired = True
+                if entry.in_flight <= 0:
+                    del self._entries[key]
+                    self._closed += 1
+                    to_close.append(entry.pool)
+        return to_close
+
+    def drain(self) -> list[P]:
+        """Forget every pool and return them all, to be closed (transport close)."""
+        with self._lock:
+            pools = [e.pool for e in self._entries.values()]
+            self._closed += len(pools)
+            self._entries.clear()
+        return pools
+
+    def statistics(self) -> PoolStatistics:
+        with self._lock:
+            entries = list(self._entries.values())
+            return PoolStatistics(
+                open=len(entries),
+                in_flight=sum(e.in_flight for e in entries),
+                retired=sum(1 for e in entries if e.retired),
+                closed=self._closed,
+                endpoints=tuple(sorted(f"{e.key.host}:{e.key.port}" for e in entries)),
+            )
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (f"<PoolSet open={s.open} in_flight={s.in_flight} retired={s.retired} "
+                f"closed={s.closed}>")

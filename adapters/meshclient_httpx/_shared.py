@@ -1,0 +1,146 @@
+"""What ``MeshTransport`` and ``AsyncMeshTransport`` share: options, the flow, pools' recipe."""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Final
+
+import httpcore
+import httpx
+
+from meshclient import Mesh
+from meshclient.balancing import BalancerConfig
+from meshclient.model import EndpointSlice
+from meshclient.routing import RoutingTable
+from meshclient.store import Snapshot
+from meshclient_httpx._exceptions import map_exception
+from meshclient_httpx._flow import Flow
+from meshclient_httpx._identity import TokenFile
+from meshclient_httpx._mirror import MirrorSender
+from meshclient_httpx._observe import Hook, Observer
+from meshclient_httpx._pools import PoolKey
+from meshclient_httpx._retry import Retries
+from meshclient_httpx._tls import ClientCert, TLSContexts
+
+__all__ = ["DEFAULT_LIMITS", "Shared", "live_endpoints", "map_exception"]
+
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=64, max_keepalive_connections=16,
+                                     keepalive_expiry=30.0)
+"""Per endpoint (each endpoint has its own pool; ECOSYSTEM.md §1.2)."""
+
+
+def live_endpoints(snapshot: Snapshot) -> frozenset[tuple[str, int]]:
+    """Every (address, port) an EndpointSlice of ``snapshot`` lists."""
+    out: set[tuple[str, int]] = set()
+    for s in snapshot.of("EndpointSlice").values():
+        if not isinstance(s, EndpointSlice):
+            continue
+        ports = [p.port for p in s.ports if p.port is not None]
+        for e in s.endpoints:
+            for a in e.addresses:
+                out.update((a, p) for p in ports)
+    return frozenset(out)
+
+
+class Shared:
+    """Options and state of one transport, independent of sync or async I/O."""
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        *,
+        strict: bool,
+        http2: bool,
+        limits: httpx.Limits,
+        verify: ssl.SSLContext | None,
+        client_cert: ClientCert | None,
+        token_file: str | os.PathLike[str] | None,
+        token_header: str,
+        plaintext_same_node: bool,
+        mirror_concurrency: int,
+        on_request: Hook | None,
+        balancer_config: BalancerConfig | None,
+        rand: Callable[[], float] | None,
+    ) -> None:
+        if http2:
+            try:
+                import h2  # noqa: F401
+            except ImportError as exc:
+                raise ImportError(
+                    "http2=True needs the h2 package: pip install 'httpx[http2]'") from exc
+        self.mesh = mesh
+        self.strict = strict
+        self.http2 = http2
+        self.limits = limits
+        self.clock: Callable[[], float] = time.monotonic
+        rand = rand or random.Random().random
+        self.tls = TLSContexts(default=verify, client_cert=client_cert)
+        self.observer = Observer(on_request)
+        balancer = mesh.balancer(rand=rand, config=balancer_config)
+        token = None
+        if token_file is not None:
+            token = TokenFile(token_file, header=token_header, clock=self.clock)
+        self.flow = Flow(balancer=balancer, retries=Retries(rand), mirrors=None,  # type: ignore[arg-type]
+                         token=token, plaintext_same_node=plaintext_same_node,
+                         clock=self.clock, wall=time.time, rand=rand)
+        self.mirrors = MirrorSender(balancer=balancer, make_pool=self.sync_pool,
+                                    key_for=self.flow.key, wall=time.time,
+                                    concurrency=mirror_concurrency)
+        self.flow.mirrors = self.mirrors
+        self.lock = threading.Lock()
+
+    def subscribe(self, on_change: Callable[[frozenset[tuple[str, int]]], None]) -> None:
+        """Call ``on_change(live endpoints)`` after each mesh change, while the owner lives."""
+        ref = weakref.WeakMethod(on_change)
+        mirrors = self.mirrors
+
+        def listener(table: RoutingTable, snapshot: Snapshot) -> None:
+            live = live_endpoints(snapshot)
+            for pool in mirrors.pools.retire(live):
+                pool.close()
+            method = ref()
+            if method is not None:
+                method(live)
+
+        self.mesh.subscribe(listener)
+
+    def pool_options(self, key: PoolKey) -> dict[str, Any]:
+        ssl_context = None
+        https = key.scheme == b"https"
+        if https:
+            if key.ca is None:
+                ssl_context = self.tls.default()
+            else:
+                ssl_context = self.tls.for_policy(key.ca or None,
+                                                  verify_hostname=not key.expected)
+        limits = self.limits
+        return {
+            "ssl_context": ssl_context,
+            "max_connections": limits.max_connections,
+            "max_keepalive_connections": limits.max_keepalive_connections,
+            "keepalive_expiry": limits.keepalive_expiry,
+            "http1": not key.h2c,
+            "http2": key.h2c or (self.http2 and https),
+        }
+
+    def sync_pool(self, key: PoolKey) -> httpcore.ConnectionPool:
+        from meshclient_httpx._tls import CheckingBackend
+        backend = CheckingBackend(key.expected) if key.expected else None
+        return httpcore.ConnectionPool(network_backend=backend, **self.pool_options(key))
+
+    def async_pool(self, key: PoolKey) -> httpcore.AsyncConnectionPool:
+        from meshclient_httpx._tls import AsyncCheckingBackend
+        backend = AsyncCheckingBackend(key.expected) if key.expected else None
+        return httpcore.AsyncConnectionPool(network_backend=backend, **self.pool_options(key))
+
+    def refuse(self, request: httpx.Request) -> httpx.UnsupportedProtocol:
+        host = request.url.host
+        return httpx.UnsupportedProtocol(
+            f"meshclient strict mode: {host!r} is not a host of the mesh (no Gateway listener "
+            "or Service claims it), so the request was not sent", request=request)
