@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from meshclient.model import (
@@ -9,7 +11,11 @@ from meshclient.model import (
     ExtensionRef,
     ExternalAuth,
     Filter,
+    GRPCBackendRef,
+    GRPCRoute,
+    GRPCRouteRule,
     HeaderModifier,
+    HTTPBackendRef,
     HTTPRoute,
     HTTPRouteRule,
     RequestMirror,
@@ -171,8 +177,8 @@ def _unsupported(filters: tuple[Filter, ...], where: str) -> list[str]:
 
 
 def compile_rule(
-    route: HTTPRoute,
-    rule: HTTPRouteRule,
+    route: HTTPRoute | GRPCRoute,
+    rule: HTTPRouteRule | GRPCRouteRule,
     parent: ParentInfo,
     resolver: Resolver,
     *,
@@ -182,9 +188,10 @@ def compile_rule(
     """Compile one valid rule for one parent (Gateway listener or Service port)."""
     info = RouteInfo(kind=route.kind, namespace=route.meta.namespace, name=route.meta.name,
                      rule=rule.index, rule_name=rule.name)
-    where = f"HTTPRoute {route.meta.ns_name} rule {rule.index}"
+    where = f"{route.kind} {route.meta.ns_name} rule {rule.index}"
     unsupported = _unsupported(rule.filters, where) if rule.filters else []
-    for i, b in enumerate(rule.backend_refs):
+    refs: Sequence[HTTPBackendRef | GRPCBackendRef] = rule.backend_refs
+    for i, b in enumerate(refs):
         if not b.filters:
             continue
         unsupported += _unsupported(b.filters, f"{where} backendRef {i}")
@@ -226,7 +233,7 @@ def compile_rule(
                 mirrors.append(m)
 
     backends: list[Backend] = []
-    for b in rule.backend_refs:
+    for b in refs:
         backend = resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
         if backend.reason:
             problems.append(backend.reason)
@@ -260,14 +267,15 @@ def compile_rule(
         backend_filters=any(b.changes_request or b.redirect is not None for b in backends),
         edits=edits, response_edits=response, host_rewrite=host_rewrite,
         path_rewrite=path_rewrite, redirect=redirect, cors=cors, mirrors=tuple(mirrors),
-        timeouts=rule.timeouts, retry=rule.retry,
+        # GRPCRoute has neither field (GR); gRPC retries come from the adapter's policy.
+        timeouts=getattr(rule, "timeouts", None), retry=getattr(rule, "retry", None),
         session_persistence=session,
         session_key=f"{route.meta.ns_name}/{rule.index}" if session is not None else None,
         problems=tuple(problems),
     )
 
 
-def _mirror(route: HTTPRoute, f: RequestMirror, resolver: Resolver, *, mesh: bool,
+def _mirror(route: HTTPRoute | GRPCRoute, f: RequestMirror, resolver: Resolver, *, mesh: bool,
             problems: list[str]) -> Mirror | None:
     backend = resolver.backend(route.kind, route.meta.namespace, f.backend_ref, mesh=mesh)
     if not backend.valid:
@@ -277,7 +285,7 @@ def _mirror(route: HTTPRoute, f: RequestMirror, resolver: Resolver, *, mesh: boo
     return Mirror(backend=backend, percent=f.percent)
 
 
-def _with_filters(backend: Backend, filters: tuple[Filter, ...], route: HTTPRoute,
+def _with_filters(backend: Backend, filters: tuple[Filter, ...], route: HTTPRoute | GRPCRoute,
                   resolver: Resolver, mesh: bool, problems: list[str]) -> Backend:
     if not filters:
         return backend

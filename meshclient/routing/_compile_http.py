@@ -1,0 +1,199 @@
+"""HTTPRoutes: attach each parentRef, compile valid rules into listener and Service entries."""
+
+from __future__ import annotations
+
+from meshclient.model import HTTPRoute, HTTPRouteRule, ParentRef
+from meshclient.routing import _status as st
+from meshclient.routing._attach import attach_to_gateway, attach_to_service
+from meshclient.routing._builder import (
+    Builder,
+    GatewayMap,
+    GrpcClaims,
+    hosts_overlap,
+    reason_of,
+    route_order,
+    route_status,
+)
+from meshclient.routing._decision import (
+    ParentInfo,
+)
+from meshclient.routing._table import entry_for
+from meshclient.routing._targets import compile_rule
+
+__all__ = ["compile_http_route"]
+
+
+def compile_http_route(
+    b: Builder, route: HTTPRoute, gateways: GatewayMap, grpc_claims: GrpcClaims
+) -> None:
+    valid_rules = [r for r in route.rules if not r.errors]
+    dropped = [r for r in route.rules if r.errors]
+    for ref in route.parent_refs:
+        parent_desc = ref.describe()
+        if route.errors:
+            b.statuses.append(
+                route_status(
+                    route,
+                    parent_desc,
+                    st.Condition(
+                        type="Accepted",
+                        status="False",
+                        reason=reason_of(route.errors[0].reason),
+                        message=str(route.errors[0]),
+                    ),
+                    (),
+                    dropped,
+                    valid_rules,
+                )
+            )
+            continue
+        if not valid_rules:
+            first = dropped[0].errors[0]
+            b.statuses.append(
+                route_status(
+                    route,
+                    parent_desc,
+                    st.Condition(
+                        type="Accepted",
+                        status="False",
+                        reason=reason_of(first.reason),
+                        message=f"every rule is invalid; first: {first}",
+                    ),
+                    (),
+                    dropped,
+                    valid_rules,
+                )
+            )
+            continue
+        if ref.is_service:
+            _attach_mesh(b, route, ref, valid_rules, dropped)
+            continue
+        att = attach_to_gateway(b.snapshot, route, ref, gateways)
+        if att is None:
+            if ref.kind in ("Gateway", "ListenerSet"):
+                b.statuses.append(
+                    route_status(
+                        route,
+                        parent_desc,
+                        st.Condition(
+                            type="Accepted",
+                            status="False",
+                            reason=st.NO_MATCHING_PARENT,
+                            message=f"{ref.kind} {ref.namespace}/{ref.name} not found",
+                        ),
+                        (),
+                        dropped,
+                        valid_rules,
+                    )
+                )
+            continue
+        problems: list[str] = []
+        condition = att.condition
+        kept = 0
+        for el, hosts in att.listeners:
+            lkey = b.listener_key(el)
+            older = [
+                g
+                for g, ghosts in grpc_claims.get(lkey, ())
+                if route_order(g) < route_order(route) and hosts_overlap(hosts, ghosts)
+            ]
+            if older:
+                # GR: HTTPRoute and GRPCRoute on one listener with overlapping hostnames:
+                # the older route is accepted, the other is not.
+                continue
+            kept += 1
+            b.grpc_lost.update(
+                (g.meta.ns_name, lkey)
+                for g, ghosts in grpc_claims.get(lkey, ())
+                if route_order(route) < route_order(g) and hosts_overlap(hosts, ghosts)
+            )
+            gw = el.gateway
+            if not b.options.selects(gw.meta.namespace, gw.meta.name, gw.gateway_class):
+                continue
+            parent = ParentInfo(
+                kind=ref.kind, namespace=ref.namespace, name=ref.name, section=el.listener.name
+            )
+            address = gw.addresses[0] if gw.addresses else None
+            _, by_host = b.listener_entries.setdefault(lkey, (el, {}))
+            for rule in valid_rules:
+                target = compile_rule(
+                    route, rule, parent, b.resolver, mesh=False, gateway_address=address
+                )
+                problems.extend(target.problems)
+                for mi, match in enumerate(rule.matches):
+                    entry = entry_for(target, match, (*route_order(route), rule.index, mi))
+                    for host in hosts:
+                        by_host.setdefault(host, []).append((match, entry))
+        if att.listeners and not kept:
+            condition = st.Condition(
+                type="Accepted",
+                status="False",
+                reason=st.CONFLICTED,
+                message="an older GRPCRoute holds these hostnames on every listener",
+            )
+        if not att.listeners:
+            problems = _static_problems(b, route, valid_rules, mesh=False)
+        b.statuses.append(
+            route_status(route, parent_desc, condition, problems, dropped, valid_rules)
+        )
+
+
+def _static_problems(
+    b: Builder, route: HTTPRoute, rules: list[HTTPRouteRule], *, mesh: bool
+) -> list[str]:
+    parent = ParentInfo(kind="Gateway", namespace="", name="")
+    out: list[str] = []
+    for rule in rules:
+        out.extend(
+            compile_rule(route, rule, parent, b.resolver, mesh=mesh, gateway_address=None).problems
+        )
+    return out
+
+
+def _attach_mesh(
+    b: Builder,
+    route: HTTPRoute,
+    ref: ParentRef,
+    valid_rules: list[HTTPRouteRule],
+    dropped: list[HTTPRouteRule],
+) -> None:
+    att = attach_to_service(route, ref, b.resolver.services)
+    problems: list[str] = []
+    condition = att.condition
+    if att.service is not None and att.ports:
+        svc = att.service
+        parent = ParentInfo(
+            kind="Service",
+            namespace=svc.meta.namespace,
+            name=svc.meta.name,
+            section=ref.section_name,
+        )
+        conflicted = [
+            p for p in att.ports if (svc.meta.namespace, svc.meta.name, p) in b.grpc_ports
+        ]
+        if conflicted and len(conflicted) == len(att.ports):
+            # G1294: GRPCRoute > HTTPRoute on one Service port; the loser is Conflicted.
+            condition = st.Condition(
+                type="Accepted",
+                status="False",
+                reason=st.CONFLICTED,
+                message=f"GRPCRoutes attach to port(s) {conflicted}",
+            )
+        for port in att.ports:
+            if port in conflicted:
+                continue
+            producers, consumers = b.mesh_entries.setdefault(
+                (svc.meta.namespace, svc.meta.name, port), ([], {})
+            )
+            bucket = producers if att.producer else consumers.setdefault(route.meta.namespace, [])
+            for rule in valid_rules:
+                target = compile_rule(
+                    route, rule, parent, b.resolver, mesh=True, gateway_address=None
+                )
+                problems.extend(target.problems)
+                for mi, match in enumerate(rule.matches):
+                    entry = entry_for(target, match, (*route_order(route), rule.index, mi))
+                    bucket.append((match, entry))
+    b.statuses.append(
+        route_status(route, ref.describe(), condition, problems, dropped, valid_rules)
+    )

@@ -1,0 +1,205 @@
+"""The request-time index: which hosts are whose, and Service host forms (§1, §7)."""
+
+from __future__ import annotations
+
+import attrs
+
+from meshclient.model import Service
+from meshclient.routing._builder import Builder, GatewayMap
+from meshclient.routing._decision import (
+    Action,
+    ParentInfo,
+    Plan,
+    RouteInfo,
+    Via,
+)
+from meshclient.routing._table import HostTable, build_host_table
+from meshclient.routing._targets import RuleTarget
+
+__all__ = [
+    "Claims",
+    "GatewayPort",
+    "ListenerRoutes",
+    "ServicePort",
+    "build_claims",
+    "build_services",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ListenerRoutes:
+    parent: ParentInfo
+    table: HostTable
+    not_found: Plan = attrs.field(
+        default=attrs.Factory(
+            lambda self: Plan(parent=self.parent, reasons=("no rule matches",)), takes_self=True
+        )
+    )
+
+
+@attrs.frozen(kw_only=True)
+class GatewayPort:
+    """One Gateway's listeners on one (protocol, port): listener choice by Host."""
+
+    gateway: str
+    exact: dict[str, ListenerRoutes]
+    wildcard: dict[str, ListenerRoutes]
+    any_host: ListenerRoutes | None
+
+    def listener(self, host: str) -> ListenerRoutes | None:
+        # GW: exact hostname, then the longest wildcard, then the hostname-less listener.
+        found = self.exact.get(host)
+        if found is not None:
+            return found
+        i = host.find(".")
+        while i >= 0:
+            found = self.wildcard.get(host[i:])
+            if found is not None:
+                return found
+            i = host.find(".", i + 1)
+        return self.any_host
+
+
+@attrs.frozen(kw_only=True)
+class Claims:
+    """Which hosts on one (protocol, port) belong to which Gateway."""
+
+    exact: dict[str, GatewayPort]
+    wildcard: dict[str, GatewayPort]
+
+    def lookup(self, host: str) -> GatewayPort | None:
+        found = self.exact.get(host)
+        if found is not None:
+            return found
+        i = host.find(".")
+        while i >= 0:
+            found = self.wildcard.get(host[i:])
+            if found is not None:
+                return found
+            i = host.find(".", i + 1)
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class ServicePort:
+    parent: ParentInfo
+    table: HostTable | None
+    """None: no route applies, forward to the Service itself."""
+    plain: RuleTarget
+    not_found: Plan = attrs.field(
+        default=attrs.Factory(
+            lambda self: Plan(
+                parent=self.parent, reasons=("no rule of the Service's routes matches",)
+            ),
+            takes_self=True,
+        )
+    )
+
+
+def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Claims]:
+    """Index listeners by (protocol, port) and by the hostnames they or their routes name."""
+    # Per gateway and (protocol, port): listener hostname → routes table.
+    ports: dict[tuple[str, str, str, int], dict[str | None, ListenerRoutes]] = {}
+    named: dict[tuple[str, str, str, int], set[str]] = {}
+    gateway_order: dict[tuple[str, str], tuple[float, str]] = {}
+    addresses: dict[tuple[str, str], tuple[str, ...]] = {}
+    for gl in gateways.values():
+        gw = gl.gateway
+        if not b.options.selects(gw.meta.namespace, gw.meta.name, gw.gateway_class):
+            continue
+        gkey = (gw.meta.namespace, gw.meta.name)
+        gateway_order[gkey] = (gw.meta.creation, gw.meta.ns_name)
+        addresses[gkey] = gw.addresses
+        listeners = [*gl.own, *(el for els in gl.by_listener_set.values() for el in els)]
+        for el in listeners:
+            if el.listener.protocol not in ("HTTP", "HTTPS"):
+                continue
+            pkey = (*gkey, el.listener.protocol, el.listener.port)
+            by_host = b.listener_entries.get(b.listener_key(el), (el, {}))[1]
+            parent = ParentInfo(
+                kind=el.owner_kind,
+                namespace=el.owner_namespace,
+                name=el.owner_name,
+                section=el.listener.name,
+            )
+            # Listener isolation: an empty listener still owns its hostname (404s).
+            ports.setdefault(pkey, {}).setdefault(
+                el.listener.hostname, ListenerRoutes(parent=parent, table=build_host_table(by_host))
+            )
+            names = named.setdefault(pkey, set())
+            names.update(h for h in by_host if h is not None)
+            if el.listener.hostname is not None:
+                names.add(el.listener.hostname)
+
+    claims: dict[tuple[str, int], Claims] = {}
+    # Older Gateways claim contested hostnames first.
+    for pkey in sorted(ports, key=lambda k: gateway_order[(k[0], k[1])]):
+        ns, name, protocol, port = pkey
+        by_hostname = ports[pkey]
+        gport = GatewayPort(
+            gateway=f"{ns}/{name}",
+            exact={h: lr for h, lr in by_hostname.items() if h is not None and h[0] != "*"},
+            wildcard={h[1:]: lr for h, lr in by_hostname.items() if h is not None and h[0] == "*"},
+            any_host=by_hostname.get(None),
+        )
+        c = claims.setdefault((protocol, port), Claims(exact={}, wildcard={}))
+        for host in sorted(named.get(pkey, ())):
+            if host.startswith("*."):
+                c.wildcard.setdefault(host[1:], gport)
+            else:
+                c.exact.setdefault(host, gport)
+        for address in addresses[(ns, name)]:
+            c.exact.setdefault(address.lower(), gport)
+    return claims
+
+
+def build_services(b: Builder) -> dict[str, dict[int, ServicePort]]:
+    out: dict[str, dict[int, ServicePort]] = {}
+    client_ns = b.options.namespace
+    domain = b.options.cluster_domain
+    for (ns, name), svc in sorted(b.resolver.services.items()):
+        if svc.headless or svc.type == "ExternalName" or not svc.ports:
+            continue
+        ports: dict[int, ServicePort] = {}
+        for p in svc.ports:
+            parent = ParentInfo(kind="Service", namespace=ns, name=name, section=p.name or None)
+            producers, consumers = b.mesh_entries.get((ns, name, p.port), ([], {}))
+            chosen = producers
+            if client_ns is not None and client_ns != ns and consumers.get(client_ns):
+                # G1686: a client's own (consumer) routes shadow the producer's for it.
+                chosen = consumers[client_ns]
+            table = build_host_table({None: chosen}) if chosen else None
+            if (ns, name, p.port) in b.grpc_ports:
+                plain = RuleTarget(
+                    route=RouteInfo(kind="GRPCRoute", namespace=ns, name=name),
+                    parent=parent,
+                    action=Action.REJECT,
+                    status=500,
+                    reasons=(
+                        "GRPCRoutes attach to this Service port and gRPC routing is not "
+                        "implemented by meshclient yet",
+                    ),
+                )
+                table = None
+            else:
+                plain = _plain_target(b, svc, p.port, parent)
+            ports[p.port] = ServicePort(parent=parent, table=table, plain=plain)
+        forms = [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{domain}", *svc.cluster_ips]
+        if client_ns == ns:
+            forms.append(name)
+        for form in forms:
+            out.setdefault(form.lower(), ports)
+    return out
+
+
+def _plain_target(b: Builder, svc: Service, port: int, parent: ParentInfo) -> RuleTarget:
+    backend = b.resolver.service_backend(svc, port)
+    if not backend.valid:
+        return RuleTarget(
+            route=None,
+            parent=parent,
+            action=Action.REJECT,
+            status=500,
+            reasons=(backend.reason or "",),
+        )
+    return RuleTarget(route=None, parent=parent, backends=(backend,), via=Via.DIRECT)
