@@ -72,6 +72,7 @@ class Backend:
         self.requests: list[Seen] = []
         self.behave: Callable[[Seen], Reply] = lambda seen: Reply(body=name.encode())
         self.lock = threading.Lock()
+        self.connections: set[socket.socket] = set()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -109,12 +110,21 @@ class Backend:
             block_on_close = False
 
             def finish_request(self, request: Any, client_address: Any) -> None:
+                conn = request
                 if tls is not None:
                     try:
-                        request = tls.wrap_socket(request, server_side=True)
+                        conn = tls.wrap_socket(request, server_side=True)
                     except (ssl.SSLError, OSError):
                         return
-                super().finish_request(request, client_address)
+                with owner.lock:
+                    owner.connections.add(conn)
+                try:
+                    super().finish_request(conn, client_address)
+                finally:
+                    with owner.lock:
+                        owner.connections.discard(conn)
+                    if conn is not request:
+                        conn.close()
 
         self.server = Server((self.host, 0), Handler)
         self.port: int = self.server.server_address[1]
@@ -124,12 +134,20 @@ class Backend:
         self.alive = True
 
     def kill(self) -> None:
-        """Stop accepting and close the listening socket (connections are refused after)."""
+        """Die as a pod does: stop listening (new connections are refused) and drop the open ones."""
         if self.alive:
             self.alive = False
             self.server.shutdown()
             self.server.server_close()
             self._thread.join(timeout=5)
+            with self.lock:
+                conns, self.connections = self.connections, set()
+            for conn in conns:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                conn.close()
 
     @property
     def hits(self) -> int:
