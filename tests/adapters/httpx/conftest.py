@@ -9,6 +9,7 @@ so a client that refuses the handshake never blocks the server.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import itertools
@@ -134,7 +135,7 @@ class Backend:
         self.alive = True
 
     def kill(self) -> None:
-        """Die as a pod does: stop listening (new connections are refused) and drop the open ones."""
+        """Die as a pod does: stop listening (connections are refused) and drop open ones."""
         if self.alive:
             self.alive = False
             self.server.shutdown()
@@ -143,10 +144,8 @@ class Backend:
             with self.lock:
                 conns, self.connections = self.connections, set()
             for conn in conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
 
     @property

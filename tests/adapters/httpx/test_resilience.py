@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from meshclient_httpx import RequestRecord
 from tests.adapters.httpx.conftest import (
@@ -139,12 +140,9 @@ def test_retry_without_policy_raises_connect_error(client: MakeClient) -> None:
         "ports": [{"name": "http", "port": port}],
     }, route(h.rule(backends=[h.backend("b")])))
     c = client(mesh)
-    try:
+    with pytest.raises(httpx.ConnectError) as info:
         c.get(f"http://{HOST}/")
-    except httpx.ConnectError as exc:
-        assert exc.request is not None
-    else:  # pragma: no cover
-        raise AssertionError("expected httpx.ConnectError")
+    assert info.value.request is not None
 
 
 def test_timeout_request_answers_504(backends: Make, client: MakeClient) -> None:
