@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
 import attrs
 
-from meshclient.model import GRPCRoute, HTTPRoute, HTTPRouteMatch, HTTPRouteRule
+from meshclient.model import (
+    GRPCRoute,
+    GRPCRouteRule,
+    HTTPRoute,
+    HTTPRouteMatch,
+    HTTPRouteRule,
+    ParentRef,
+)
 from meshclient.routing import _status as st
 from meshclient.routing._backends import Resolver
 from meshclient.routing._hostnames import intersect
@@ -73,6 +80,14 @@ class Builder:
         tuple[list[tuple[HTTPRouteMatch, Entry]], dict[str, list[tuple[HTTPRouteMatch, Entry]]]],
     ] = attrs.field(factory=dict)
     grpc_ports: set[tuple[str, str, int]] = attrs.field(factory=set)
+    # listener identity → host → gRPC entries (GRPCRoutes are never merged with HTTPRoutes)
+    grpc_listener_entries: dict[tuple[str, ...], dict[str | None, list[Any]]] = attrs.field(
+        factory=dict)
+    # (svc ns, svc name, port) → (producer gRPC entries, {consumer ns: entries})
+    grpc_mesh_entries: dict[tuple[str, str, int], tuple[list[Any], dict[str, list[Any]]]] = (
+        attrs.field(factory=dict))
+    # (status index, route, parentRef, attachment) of every GRPCRoute parent, compiled later
+    grpc_pending: list[tuple[int, GRPCRoute, ParentRef, object]] = attrs.field(factory=list)
     # GRPCRoute status index → (route, listener keys it attached to through that parentRef)
     grpc_refs: list[tuple[int, GRPCRoute, tuple[tuple[str, ...], ...]]] = attrs.field(factory=list)
     # (GRPCRoute namespace/name, listener key) where an older HTTPRoute holds the hostnames
@@ -99,12 +114,12 @@ def reason_of(reason: str) -> str:
 
 
 def route_status(
-    route: HTTPRoute,
+    route: HTTPRoute | GRPCRoute,
     parent: str,
     accepted: st.Condition,
     problems: Iterable[str],
-    dropped: list[HTTPRouteRule],
-    valid: list[HTTPRouteRule],
+    dropped: Sequence[HTTPRouteRule | GRPCRouteRule],
+    valid: Sequence[HTTPRouteRule | GRPCRouteRule],
 ) -> st.ObjectStatus:
     conds = [accepted]
     problems = list(dict.fromkeys(problems))
@@ -140,7 +155,7 @@ def route_status(
             )
         )
     return st.ObjectStatus(
-        kind="HTTPRoute",
+        kind=route.kind,
         namespace=route.meta.namespace,
         name=route.meta.name,
         parent=parent,

@@ -18,7 +18,7 @@ from meshclient.model import GRPCRoute, HTTPRoute
 from meshclient.routing import _status as st
 from meshclient.routing._backends import Resolver
 from meshclient.routing._builder import Builder, RoutingOptions, route_order
-from meshclient.routing._compile_grpc import grpc_claims, settle_grpc_losers
+from meshclient.routing._compile_grpc import compile_grpc_routes, grpc_claims, settle_grpc_losers
 from meshclient.routing._compile_http import compile_http_route
 from meshclient.routing._decision import (
     EMPTY_PLAN,
@@ -26,6 +26,7 @@ from meshclient.routing._decision import (
     Decision,
     Plan,
 )
+from meshclient.routing._grpc import GrpcTier
 from meshclient.routing._index import Claims, ServicePort, build_claims, build_services
 from meshclient.routing._listeners import collect_listeners
 from meshclient.routing._request import RequestHead
@@ -49,15 +50,24 @@ class RoutingTable:
     """Host forms of each Service (``name.ns``, ``…svc.cluster.local``, cluster IPs)."""
     options: RoutingOptions
 
-    _hosts: dict[tuple[str, int, str, str], _HostRoute] = attrs.field(factory=dict, eq=False)
-    """Where each (scheme, port, authority, Host) seen leads; bounded, dropped with the table."""
+    has_grpc: bool = False
+    """Whether any GRPCRoute serves here (only then is a request's content-type looked at)."""
+    _hosts: dict[tuple[str, int, str, str, bool], _HostRoute] = attrs.field(
+        factory=dict, eq=False)
+    """Where each (scheme, port, authority, Host, gRPC) seen leads; bounded, per table."""
 
     def decide(self, head: RequestHead) -> Decision:
-        """Route one request; never raises for a request it cannot route (passthrough)."""
-        key = (head.scheme, head.port, head.authority, head.host)
+        """Route one request; never raises for a request it cannot route (passthrough).
+
+        A gRPC call (``grpc://`` / ``grpcs://`` URLs, or ``content-type: application/grpc``)
+        is matched against the GRPCRoutes of its host when there are any, and against the
+        HTTPRoutes otherwise; other requests only ever see HTTPRoutes.
+        """
+        grpc = self.has_grpc and head.is_grpc()
+        key = (head.scheme, head.port, head.authority, head.host, grpc)
         found = self._hosts.get(key)
         if found is None:
-            found = self._host_route(head)
+            found = self._host_route(head, grpc)
             if len(self._hosts) >= _HOST_CACHE_SIZE:
                 self._hosts.clear()  # a flood of odd hosts costs speed, never memory
             self._hosts[key] = found
@@ -72,7 +82,7 @@ class RoutingTable:
             return plan.decide(head, None)
         return Decision.make(plan, Action.REJECT, head, 404)
 
-    def _host_route(self, head: RequestHead) -> _HostRoute:
+    def _host_route(self, head: RequestHead, grpc: bool) -> _HostRoute:
         """The tiers a host walks and what happens when none matches (or no tiers: passthrough)."""
         protocol = _SCHEME_PROTOCOL.get(head.scheme)
         claims = self.claims.get((protocol, head.port)) if protocol else None
@@ -90,11 +100,17 @@ class RoutingTable:
                             )
                         ),
                     )
+                if grpc and listener.grpc is not None:
+                    tiers = listener.grpc.tiers(head.host)
+                    if tiers:
+                        return (tiers, listener.not_found)
                 return (listener.table.tiers(head.host), listener.not_found)
         ports = self.services.get(head.authority)
         if ports is not None:
             sp = ports.get(head.port)
             if sp is not None:
+                if sp.grpc is not None:
+                    return (sp.grpc.any_host, sp.not_found)
                 if sp.table is None:
                     return ((), sp.plain)
                 # GAMMA: routes on this Service port apply; their hostnames do not (G1294).
@@ -103,7 +119,7 @@ class RoutingTable:
 
 
 _HOST_CACHE_SIZE: Final = 4096
-_HostRoute = tuple[tuple[Tier, ...], "Plan | RuleTarget | None"]
+_HostRoute = tuple[tuple["Tier | GrpcTier", ...], "Plan | RuleTarget | None"]
 
 
 def compile_table(snapshot: Snapshot, options: RoutingOptions | None = None) -> RoutingTable:
@@ -144,11 +160,13 @@ def _compile(snapshot: Snapshot, options: RoutingOptions) -> RoutingTable:
     for route in http_routes:
         compile_http_route(b, route, gateways, held)
     settle_grpc_losers(b)
+    compile_grpc_routes(b)
 
     claims = build_claims(b, gateways)
     services = build_services(b)
     b.statuses.extend(resolver.statuses)
-    return RoutingTable(
+    has_grpc = bool(b.grpc_listener_entries or b.grpc_mesh_entries)
+    return RoutingTable(has_grpc=has_grpc,
         version=snapshot.version,
         statuses=tuple(b.statuses),
         claims=claims,

@@ -1,4 +1,4 @@
-"""GRPCRoutes: attachment, conflicts with HTTPRoutes, and compiled gRPC entries (§1.6, §6, §7.3)."""
+"""GRPCRoutes: attachment, conflicts with HTTPRoutes, compiled gRPC entries (§1.6, §6, §7.3)."""
 
 from __future__ import annotations
 
@@ -6,53 +6,60 @@ from collections.abc import Iterable
 
 import attrs
 
-from meshclient.model import GRPCRoute
+from meshclient.model import GRPCRoute, GRPCRouteRule, ParentRef
 from meshclient.routing import _status as st
-from meshclient.routing._attach import attach_to_gateway, attach_to_service
-from meshclient.routing._builder import Builder, GatewayMap, GrpcClaims
+from meshclient.routing._attach import (
+    GatewayAttachment,
+    ServiceAttachment,
+    attach_to_gateway,
+    attach_to_service,
+)
+from meshclient.routing._builder import (
+    Builder,
+    GatewayMap,
+    GrpcClaims,
+    reason_of,
+    route_order,
+    route_status,
+)
+from meshclient.routing._decision import ParentInfo
+from meshclient.routing._grpc import GrpcEntry, grpc_entry
+from meshclient.routing._targets import compile_rule
 
-__all__ = ["grpc_claims", "settle_grpc_losers"]
+__all__ = ["compile_grpc_routes", "grpc_claims", "settle_grpc_losers"]
 
 
 def grpc_claims(b: Builder, routes: Iterable[GRPCRoute], gateways: GatewayMap) -> GrpcClaims:
-    """Attach GRPCRoutes for status and for HTTPRoute/GRPCRoute conflicts (§1.6, §7.3)."""
+    """Attach GRPCRoutes: for status, for HTTPRoute/GRPCRoute conflicts (§1.6, §7.3), and to
+    compile their rules once every HTTPRoute has claimed its listeners."""
     claims: GrpcClaims = {}
     for route in routes:
         for ref in route.parent_refs:
+            attachment: object
             if ref.is_service:
                 att = attach_to_service(route, ref, b.resolver.services)
-                for port in att.ports:
-                    assert att.service is not None
-                    b.grpc_ports.add((att.service.meta.namespace, att.service.meta.name, port))
-                cond = att.condition
+                if att.service is not None:
+                    for port in att.ports:
+                        b.grpc_ports.add((att.service.meta.namespace, att.service.meta.name, port))
+                cond, attachment = att.condition, att
             else:
                 gatt = attach_to_gateway(b.snapshot, route, ref, gateways)
                 if gatt is None:
+                    if ref.kind in ("Gateway", "ListenerSet"):
+                        cond = st.Condition(type="Accepted", status="False",
+                                            reason=st.NO_MATCHING_PARENT,
+                                            message=f"{ref.kind} {ref.namespace}/{ref.name} "
+                                            "not found")
+                        b.statuses.append(route_status(route, ref.describe(), cond, (), (), ()))
                     continue
                 for el, hosts in gatt.listeners:
                     claims.setdefault(b.listener_key(el), []).append((route, hosts))
-                cond = gatt.condition
+                cond, attachment = gatt.condition, gatt
                 b.grpc_refs.append(
                     (len(b.statuses), route, tuple(b.listener_key(el) for el, _ in gatt.listeners))
                 )
-            b.statuses.append(
-                st.ObjectStatus(
-                    kind="GRPCRoute",
-                    namespace=route.meta.namespace,
-                    name=route.meta.name,
-                    parent=ref.describe(),
-                    conditions=(
-                        cond,
-                        st.Condition(
-                            type="ResolvedRefs",
-                            status="True",
-                            reason=st.RESOLVED_REFS,
-                            message="GRPCRoute requests are sent through the gateway: gRPC routing "
-                            "is not implemented by meshclient yet",
-                        ),
-                    ),
-                )
-            )
+            b.grpc_pending.append((len(b.statuses), route, ref, attachment))
+            b.statuses.append(route_status(route, ref.describe(), cond, (), (), ()))
     return claims
 
 
@@ -69,3 +76,81 @@ def settle_grpc_losers(b: Builder) -> None:
             message="an older HTTPRoute holds these hostnames on every listener",
         )
         b.statuses[index] = attrs.evolve(old, conditions=(lost, *old.conditions[1:]))
+
+
+def compile_grpc_routes(b: Builder) -> None:
+    """Compile the rules of every attached GRPCRoute into gRPC entries, and finish statuses."""
+    for index, route, ref, attachment in b.grpc_pending:
+        status = b.statuses[index]
+        accepted = status.conditions[0]
+        valid = [r for r in route.rules if not r.errors]
+        dropped = [r for r in route.rules if r.errors]
+        if route.errors:
+            accepted = st.Condition(type="Accepted", status="False",
+                                    reason=reason_of(route.errors[0].reason),
+                                    message=str(route.errors[0]))
+        elif not valid:
+            first = dropped[0].errors[0]
+            accepted = st.Condition(type="Accepted", status="False",
+                                    reason=reason_of(first.reason),
+                                    message=f"every rule is invalid; first: {first}")
+        problems: list[str] = []
+        if accepted.status == "True":
+            if isinstance(attachment, ServiceAttachment):
+                problems = _compile_mesh(b, route, ref, attachment, valid)
+            elif isinstance(attachment, GatewayAttachment):
+                problems = _compile_listeners(b, route, ref, attachment, valid)
+        b.statuses[index] = route_status(route, ref.describe(), accepted, problems, dropped,
+                                         valid)
+
+
+def _entries(b: Builder, route: GRPCRoute, rules: list[GRPCRouteRule], parent: ParentInfo, *,
+             mesh: bool, gateway_address: str | None,
+             problems: list[str]) -> list[GrpcEntry]:
+    out = []
+    for rule in rules:
+        target = compile_rule(route, rule, parent, b.resolver, mesh=mesh,
+                              gateway_address=gateway_address)
+        problems.extend(target.problems)
+        for mi, match in enumerate(rule.matches):
+            out.append(grpc_entry(target, match, (*route_order(route), rule.index, mi)))
+    return out
+
+
+def _compile_listeners(b: Builder, route: GRPCRoute, ref: ParentRef, att: GatewayAttachment,
+                       rules: list[GRPCRouteRule]) -> list[str]:
+    problems: list[str] = []
+    for el, hosts in att.listeners:
+        lkey = b.listener_key(el)
+        gw = el.gateway
+        if (route.meta.ns_name, lkey) in b.grpc_lost or not b.options.selects(
+            gw.meta.namespace, gw.meta.name, gw.gateway_class
+        ):
+            continue
+        parent = ParentInfo(kind=ref.kind, namespace=ref.namespace, name=ref.name,
+                            section=el.listener.name)
+        entries = _entries(b, route, rules, parent, mesh=False,
+                           gateway_address=gw.addresses[0] if gw.addresses else None,
+                           problems=problems)
+        by_host = b.grpc_listener_entries.setdefault(lkey, {})
+        for host in hosts:
+            by_host.setdefault(host, []).extend(entries)
+    return problems
+
+
+def _compile_mesh(b: Builder, route: GRPCRoute, ref: ParentRef, att: ServiceAttachment,
+                  rules: list[GRPCRouteRule]) -> list[str]:
+    problems: list[str] = []
+    svc = att.service
+    if svc is None:
+        return problems
+    parent = ParentInfo(kind="Service", namespace=svc.meta.namespace, name=svc.meta.name,
+                        section=ref.section_name)
+    entries = _entries(b, route, rules, parent, mesh=True, gateway_address=None,
+                       problems=problems)
+    for port in att.ports:
+        producers, consumers = b.grpc_mesh_entries.setdefault(
+            (svc.meta.namespace, svc.meta.name, port), ([], {}))
+        bucket = producers if att.producer else consumers.setdefault(route.meta.namespace, [])
+        bucket.extend(entries)
+    return problems

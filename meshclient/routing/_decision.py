@@ -39,6 +39,11 @@ class Action(enum.Enum):
     PASSTHROUGH = "passthrough"
 
 
+GRPC_STATUS: Final = {404: 12, 500: 14, 502: 14, 503: 14, 504: 4, 403: 7, 401: 16, 429: 8}
+"""The gRPC status a gateway answers in place of an HTTP status (GR: unmatched → UNIMPLEMENTED,
+invalid backend → UNAVAILABLE); anything else is UNKNOWN (2)."""
+
+
 class Via(enum.Enum):
     DIRECT = "direct"
     GATEWAY = "gateway"
@@ -333,6 +338,8 @@ class Decision(tuple):  # type: ignore[type-arg]
         out: dict[str, Any] = {"action": self.action.value}
         if self.status is not None:
             out["status"] = self.status
+            if self.action is not Action.REDIRECT and self.request.is_grpc():
+                out["grpc_status"] = GRPC_STATUS.get(self.status, 2)
         if self.location is not None:
             out["location"] = self.location
         if self.route is not None:

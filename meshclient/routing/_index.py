@@ -10,9 +10,9 @@ from meshclient.routing._decision import (
     Action,
     ParentInfo,
     Plan,
-    RouteInfo,
     Via,
 )
+from meshclient.routing._grpc import build_grpc_tier
 from meshclient.routing._table import HostTable, build_host_table
 from meshclient.routing._targets import RuleTarget
 
@@ -30,6 +30,8 @@ __all__ = [
 class ListenerRoutes:
     parent: ParentInfo
     table: HostTable
+    grpc: HostTable | None = None
+    """GRPCRoute entries on this listener; gRPC calls use them where a host has any."""
     not_found: Plan = attrs.field(
         default=attrs.Factory(
             lambda self: Plan(parent=self.parent, reasons=("no rule matches",)), takes_self=True
@@ -86,6 +88,8 @@ class ServicePort:
     table: HostTable | None
     """None: no route applies, forward to the Service itself."""
     plain: RuleTarget
+    grpc: HostTable | None = None
+    """GRPCRoutes on this port: they outrank HTTPRoutes here and serve every call (G1294)."""
     not_found: Plan = attrs.field(
         default=attrs.Factory(
             lambda self: Plan(
@@ -116,6 +120,7 @@ def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Clai
                 continue
             pkey = (*gkey, el.listener.protocol, el.listener.port)
             by_host = b.listener_entries.get(b.listener_key(el), (el, {}))[1]
+            grpc_by_host = b.grpc_listener_entries.get(b.listener_key(el), {})
             parent = ParentInfo(
                 kind=el.owner_kind,
                 namespace=el.owner_namespace,
@@ -124,10 +129,16 @@ def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Clai
             )
             # Listener isolation: an empty listener still owns its hostname (404s).
             ports.setdefault(pkey, {}).setdefault(
-                el.listener.hostname, ListenerRoutes(parent=parent, table=build_host_table(by_host))
+                el.listener.hostname,
+                ListenerRoutes(
+                    parent=parent,
+                    table=build_host_table(by_host),
+                    grpc=build_host_table(grpc_by_host, build_grpc_tier) if grpc_by_host else None,
+                ),
             )
             names = named.setdefault(pkey, set())
             names.update(h for h in by_host if h is not None)
+            names.update(h for h in grpc_by_host if h is not None)
             if el.listener.hostname is not None:
                 names.add(el.listener.hostname)
 
@@ -169,21 +180,17 @@ def build_services(b: Builder) -> dict[str, dict[int, ServicePort]]:
                 # G1686: a client's own (consumer) routes shadow the producer's for it.
                 chosen = consumers[client_ns]
             table = build_host_table({None: chosen}) if chosen else None
-            if (ns, name, p.port) in b.grpc_ports:
-                plain = RuleTarget(
-                    route=RouteInfo(kind="GRPCRoute", namespace=ns, name=name),
-                    parent=parent,
-                    action=Action.REJECT,
-                    status=500,
-                    reasons=(
-                        "GRPCRoutes attach to this Service port and gRPC routing is not "
-                        "implemented by meshclient yet",
-                    ),
-                )
+            grpc_producers, grpc_consumers = b.grpc_mesh_entries.get((ns, name, p.port), ([], {}))
+            grpc_chosen = grpc_producers
+            if client_ns is not None and client_ns != ns and grpc_consumers.get(client_ns):
+                grpc_chosen = grpc_consumers[client_ns]
+            grpc = None
+            if grpc_chosen:
+                # G1294: GRPCRoute > HTTPRoute on one Service port.
+                grpc = build_host_table({None: grpc_chosen}, build_grpc_tier)
                 table = None
-            else:
-                plain = _plain_target(b, svc, p.port, parent)
-            ports[p.port] = ServicePort(parent=parent, table=table, plain=plain)
+            plain = _plain_target(b, svc, p.port, parent)
+            ports[p.port] = ServicePort(parent=parent, table=table, plain=plain, grpc=grpc)
         forms = [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{domain}", *svc.cluster_ips]
         if client_ns == ns:
             forms.append(name)

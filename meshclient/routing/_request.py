@@ -98,7 +98,10 @@ class RequestHead:
         if not host:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
         path = path or "/"
-        return cls(method.upper(), scheme, host.lower(), port, path,
+        method = method.upper()
+        if scheme in ("grpc", "grpcs"):
+            method = "POST"  # every gRPC call is an HTTP/2 POST
+        return cls(method, scheme, host.lower(), port, path,
                    normalize_headers(headers))
 
     # -- lazily parsed views, computed at most once per request ---------------------------
@@ -116,6 +119,13 @@ class RequestHead:
                 combined[n] = f"{combined[n]},{v}" if n in combined else v
             self._headers = combined
         return self._headers.get(name)
+
+    def is_grpc(self) -> bool:
+        """A gRPC call: a ``grpc(s)://`` URL or an ``application/grpc`` content type."""
+        if self.scheme in ("grpc", "grpcs"):
+            return True
+        content_type = self.header("content-type")
+        return content_type is not None and content_type.startswith("application/grpc")
 
     def query(self, name: str) -> str | None:
         """The first value of a query parameter (SPEC-NOTES §2.3: repeated → first)."""

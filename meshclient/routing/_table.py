@@ -16,7 +16,8 @@ the number of routes elsewhere in the table does not matter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -183,9 +184,16 @@ class HostTable:
         return None
 
 
-def build_host_table(by_host: dict[str | None, list[tuple[HTTPRouteMatch, Entry]]]) -> HostTable:
-    """Merge entries per hostname into the tier lists each kind of host will walk."""
-    tiers = {host: build_tier(items) for host, items in by_host.items()}
+def build_host_table(
+    by_host: Mapping[str | None, Sequence[Any]], build: Callable[[Any], Any] | None = None
+) -> HostTable:
+    """Merge entries per hostname into the tier lists each kind of host will walk.
+
+    ``build`` makes one tier from one hostname's entries (``build_tier`` for HTTPRoutes by
+    default; ``build_grpc_tier`` for GRPCRoutes).
+    """
+    make = build or build_tier
+    tiers = {host: make(items) for host, items in by_host.items()}
     wild = sorted((h for h in tiers if h is not None and h.startswith("*.")),
                   key=len, reverse=True)
     none_tier = (tiers[None],) if None in tiers else ()
