@@ -195,7 +195,7 @@ class TestKindsOnOneHost:
         assert m.resolve("POST", "http://pay.example.com/a.B/C").status == 404
 
     def test_grpc_route_outranks_httproute_on_a_service_port(self) -> None:
-        """On one Service port GRPCRoute > HTTPRoute; the HTTPRoute is Conflicted (checklist 136)."""
+        """GRPCRoute > HTTPRoute on a Service port; the HTTPRoute is Conflicted (checklist 136)."""
         g = route(grpc_rule(method("a.B"), backends=[backend("v2", 9000)]),
                   parents=[service_parent("v1", port=9000)], hostnames=[])
         h = http_route("h", parents=[service_parent("v1", port=9000)], hostnames=None,
