@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -36,6 +37,14 @@ _EJECTED: Final = OutlierState.EJECTED
 _SUCCESS: Final = Signal.SUCCESS
 
 _GroupKey = tuple[str, str, int | None]
+
+
+class _Foreign(enum.Enum):
+    TOKEN = "token"
+    """A session token meshclient did not issue: pick by its hash instead."""
+
+
+_FOREIGN: Final = _Foreign.TOKEN
 
 
 def _choose_backend(backends: Sequence[B], u: float) -> B | None:
@@ -82,7 +91,7 @@ class Balancer:
     _choose_in: Chooser = attrs.field(init=False)
     _capacity: int | None = attrs.field(init=False)
     _max_concurrent: int | None = attrs.field(init=False)
-    _decay: float = attrs.field(init=False)
+    _inv_decay: float = attrs.field(init=False)
     _penalty: float = attrs.field(init=False)
     _ewma: bool = attrs.field(init=False)
     _picks: int = attrs.field(init=False, default=0)
@@ -92,12 +101,14 @@ class Balancer:
     _sessions_started: int = attrs.field(init=False, default=0)
     _ejections: int = attrs.field(init=False, default=0)
     _generation: int = attrs.field(init=False, default=0)
+    _last_backend: object = attrs.field(init=False, default=None)
+    _last_group: EndpointGroup | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self._choose_in = make_chooser(self.config.policy, self.config.ewma)
         self._capacity = self.config.limits.capacity
         self._max_concurrent = self.config.limits.max_concurrent
-        self._decay = self.config.ewma.decay
+        self._inv_decay = 1.0 / self.config.ewma.decay
         self._penalty = self.config.ewma.failure_penalty
         self._ewma = self.config.policy is Policy.PEAK_EWMA
 
@@ -142,6 +153,7 @@ class Balancer:
                 if ports_per_service[(key[0], key[1])] == 1:
                     new[(key[0], key[1], None)] = group
             self._groups = new
+            self._last_backend = self._last_group = None
             self._generation += 1
             tiers = {id(g): list(old[g.value.key].tables) for g in fresh}
         # A set that was hashed will be hashed again: build its tables now, off the request
@@ -178,24 +190,96 @@ class Balancer:
             ``Pick`` (report it exactly once), ``Overflow`` (every usable endpoint full) or
             ``NoEndpoints`` (nothing to send to; answer its status).
         """
+        if session is not None:
+            return self._pick_in_session(backends, now, hash_key, exclude, session,
+                                         session_token)
         lock = self._lock
         lock.acquire()  # not ``with``: half the cost, and this runs per request
         try:
             self._picks += 1
-            if session is None:
-                return self._pick(backends, now, hash_key, exclude)
-            if session_token is not None:
-                kept = self._follow_session(backends, session, session_token, now, exclude)
-                if kept is not None:
-                    return kept
-            got = self._pick(backends, now, hash_key, exclude)
-            if isinstance(got, Pick):
-                self._sessions_started += 1
-                token = make_token(session, got.handle.info.key, now)
-                return attrs.evolve(got, session_token=token)
-            return got
+            # The request path: kept flat on purpose (each call costs ~0.1 µs of a 2 µs budget);
+            # rare branches call out.
+            hv = 0
+            backend: B | None
+            if hash_key is not None:
+                hv = key_hash(hash_key)
+            if len(backends) == 1:
+                backend = backends[0]
+                if backend.weight <= 0:
+                    backend = None
+            elif hash_key is not None:
+                backend = _choose_backend(backends, spread(hv, BACKEND_SALT))
+            else:
+                backend = _choose_backend(backends, self.rand())
+            if backend is None:
+                self._no_endpoints += 1
+                return NoEndpoints(backend=None, reason="no backend has a weight above 0",
+                                   status=500)
+            # Requests of one rule pass the same backend object every time: remember its group
+            # and skip building and hashing the key (``update`` forgets it).
+            if backend is self._last_backend:
+                group = self._last_group
+            else:
+                group = self._groups.get((backend.namespace, backend.name, backend.port))
+                self._last_backend, self._last_group = backend, group
+            if group is None or group.empty:
+                return self._no_endpoints_in(backend, group)
+            if group.expiry and group.expiry[0][0] <= now:
+                group.expire(now)
+            cap = self._capacity
+            h: EndpointHandle | None
+            if hash_key is not None:
+                h = group.choose_hashed(hv, now, exclude, cap)
+            else:
+                pool = group.fast_pool
+                if pool is None:
+                    pool = group.pool_for(self.rand())[0]
+                h = self._choose_in(pool, self.rand, now)
+                if (exclude and h.info.address in exclude) or (
+                    cap is not None and h.in_flight >= cap
+                ):
+                    h = group.choose_carefully(pool, now, exclude, cap)
+            if h is None:
+                self._overflows += 1
+                return Overflow(backend=backend, reason=(
+                    f"every endpoint of {backend.namespace}/{backend.name} is at its limit of "
+                    f"{cap} requests"))
+            # _commit() inlined: the hot path's last step.
+            n = h.in_flight
+            h.in_flight = n + 1
+            h.picks += 1
+            if cap is None and h.last_backend is backend:
+                return h.last_pick  # type: ignore[return-value]  # made for this very backend
+            mc = self._max_concurrent
+            if mc is not None and n >= mc:
+                return attrs.evolve(h.pick_for(backend), pending=True)
+            return h.pick_for(backend)
         finally:
             lock.release()
+
+    def _pick_in_session(
+        self, backends: Sequence[B], now: float, hash_key: str | None,
+        exclude: Collection[str], session: SessionConfig, token: str | None,
+    ) -> Pick[B] | Overflow[B] | NoEndpoints[B]:
+        # Following a session and starting one are separate critical sections: nothing
+        # needs them to be atomic, and the plain pick stays a single flat function.
+        if token is not None:
+            with self._lock:
+                kept = self._follow_session(backends, session, token, now, exclude)
+            if kept is _FOREIGN:
+                # Not one of our tokens (a header value the client chose): hash it, per
+                # rule, and hand out nothing, so the client's own value keeps working.
+                return self.pick(backends, now=now, hash_key=f"{session.rule}\0{token}",
+                                 exclude=exclude)
+            if kept is not None:
+                return kept
+        got = self.pick(backends, now=now, hash_key=hash_key, exclude=exclude)
+        if isinstance(got, Pick):
+            with self._lock:
+                self._sessions_started += 1
+            return attrs.evolve(got, session_token=make_token(session, got.handle.info.key,
+                                                              now))
+        return got
 
     def report(
         self, pick: Pick[Any], outcome: OutcomeLike | None, latency: float | None, *,
@@ -235,14 +319,18 @@ class Balancer:
                     penalty = self._penalty
                     rtt = penalty if rtt is None or rtt < penalty else rtt
                 if rtt is not None:
-                    # observe_latency() inlined (tower's PeakEwma update).
+                    # tower's PeakEwma update: a peak (or the first observation) is believed
+                    # at once, anything lower is blended in by the time since the last one.
+                    e = h.ewma
                     at = h.ewma_at
-                    if at is None or not h.observed or rtt > h.ewma:
-                        h.ewma = rtt  # the first observation, or a peak: believe it at once
+                    inv = self._inv_decay
+                    if rtt > e or at is None or not h.observed:
+                        e = rtt
                         h.observed = True
                     elif now > at:
-                        w = _exp((at - now) / self._decay)
-                        h.ewma = h.ewma * w + rtt * (1.0 - w)
+                        w = _exp((at - now) * inv)
+                        e = e * w + rtt * (1.0 - w)
+                    h.ewma = e
                     h.ewma_at = now
             t = h.tracker
             status = outcome.status
@@ -265,53 +353,6 @@ class Balancer:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _pick(
-        self, backends: Sequence[B], now: float, hash_key: str | None,
-        exclude: Collection[str],
-    ) -> Pick[B] | Overflow[B] | NoEndpoints[B]:
-        # The request path: kept flat on purpose (each call costs ~0.1 µs of a 2 µs budget);
-        # rare branches call out.
-        hv = 0
-        backend: B | None
-        if hash_key is not None:
-            hv = key_hash(hash_key)
-        if len(backends) == 1:
-            backend = backends[0]
-            if backend.weight <= 0:
-                backend = None
-        elif hash_key is not None:
-            backend = _choose_backend(backends, spread(hv, BACKEND_SALT))
-        else:
-            backend = _choose_backend(backends, self.rand())
-        if backend is None:
-            self._no_endpoints += 1
-            return NoEndpoints(backend=None, reason="no backend has a weight above 0",
-                               status=500)
-        group = self._groups.get((backend.namespace, backend.name, backend.port))
-        if group is None or not group.panic_pool.members:
-            return self._no_endpoints_in(backend, group)
-        if group.expiry and group.expiry[0][0] <= now:
-            group.expire(now)
-        cap = self._capacity
-        h: EndpointHandle | None
-        if hash_key is not None:
-            h = group.choose_hashed(hv, now, exclude, cap)
-        else:
-            pool = group.fast_pool
-            if pool is None:
-                pool = group.pool_for(self.rand())[0]
-            h = self._choose_in(pool, self.rand, now)
-            if (exclude and h.info.address in exclude) or (
-                cap is not None and h.in_flight >= cap
-            ):
-                h = group.choose_carefully(pool, now, exclude, cap)
-        if h is None:
-            self._overflows += 1
-            return Overflow(backend=backend, reason=(
-                f"every endpoint of {backend.namespace}/{backend.name} is at its limit of "
-                f"{cap} requests"))
-        return self._commit(h, backend)
-
     def _commit(self, h: EndpointHandle, backend: B) -> Pick[B]:
         n = h.in_flight
         h.in_flight = n + 1
@@ -333,8 +374,8 @@ class Balancer:
     def _follow_session(
         self, backends: Sequence[B], session: SessionConfig, token: str, now: float,
         exclude: Collection[str],
-    ) -> Pick[B] | Overflow[B] | NoEndpoints[B] | None:
-        """The pick a session token asks for, or None to start a new session."""
+    ) -> Pick[B] | Overflow[B] | _Foreign | None:
+        """The pick a session token asks for, ``_FOREIGN``, or None to start a new session."""
         # Look the digest up before validating the token's shape: a known digest is ours by
         # construction, and the shape check (a regex) is only needed when it is unknown.
         digest = token[:16]
@@ -349,9 +390,7 @@ class Balancer:
         parsed = parse_token(token) if owner is None or session.absolute_timeout else None
         if owner is None:
             if parsed is None:
-                # Not one of ours (a header value the client chose): hash it, per rule, and
-                # hand out nothing, so the client's own value keeps working.
-                return self._pick(backends, now, f"{session.rule}\0{token}", exclude)
+                return _FOREIGN
             return None  # ours, but its endpoint is gone: re-pin
         limit = session.absolute_timeout
         if limit is not None:
@@ -374,6 +413,7 @@ class Balancer:
                 f"the session's endpoint {h.info.address}:{h.info.port} is at its limit of "
                 f"{cap} requests"))
         self._sessions_kept += 1
+        self._picks += 1
         return self._commit(h, b)
 
     # -- statistics ---------------------------------------------------------------------

@@ -102,7 +102,10 @@ class EndpointGroup:
     by_address: dict[tuple[str, int], EndpointHandle]
     tier_members: tuple[list[EndpointHandle], ...]
     panic_pool: Pool
+    """Every endpoint with weight > 0, whatever its health or tier."""
     max_ejected: int
+    empty: bool = False
+    """No endpoint with weight > 0: nothing to pick (sessions aside)."""
     ejected: int = 0
     healthy: int = 0
     ejections: int = 0
@@ -158,7 +161,7 @@ class EndpointGroup:
             value=value, config=config, choose_in=choose_in, rand=rand, handles=handles,
             by_address=by_address, tier_members=members,
             panic_pool=Pool.of(pickable, int(rand() * len(pickable)) if pickable else 0),
-            max_ejected=max_ejected,
+            max_ejected=max_ejected, empty=not pickable,
         )
         for h in handles:
             h.owner = group
