@@ -118,6 +118,8 @@ class OutlierConfig:
     max_ejection_percent: int = attrs.field(
         default=10, validator=[attrs.validators.ge(0), attrs.validators.le(100)]
     )
+    """Most endpoints of a set ejected at once, in percent of it, but never fewer than one
+    (Envoy's rule, so small sets can lose their bad endpoint); 0 turns ejection off."""
     decay_interval: float = 10.0
     """Each full interval spent back in service forgives one past ejection."""
 

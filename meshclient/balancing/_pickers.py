@@ -112,7 +112,7 @@ this policy's cost above least-request's."""
 
 def _peak_ewma(settings: PeakEwma) -> Chooser:
     inv_decay = 1.0 / settings.decay
-    young = _NEGLIGIBLE_DECAY * settings.decay
+    older = -_NEGLIGIBLE_DECAY * settings.decay  # (last update - now) below this: decay
     floor = settings.floor
     exp = math.exp
 
@@ -134,16 +134,22 @@ def _peak_ewma(settings: PeakEwma) -> Chooser:
         # looked at starts its default estimate's decay now, as tower stamps a new
         # endpoint's estimate when it is created: a newcomer is tried once its peers' costs
         # rise above its decaying default.
-        ea, at = a.ewma, a.ewma_at
+        ea = a.ewma
+        at = a.ewma_at
         if at is None:
             a.ewma_at = now
-        elif now - at > young:
-            ea *= exp((at - now) * inv_decay)
-        eb, bt = b.ewma, b.ewma_at
+        else:
+            at -= now
+            if at < older:
+                ea *= exp(at * inv_decay)
+        eb = b.ewma
+        bt = b.ewma_at
         if bt is None:
             b.ewma_at = now
-        elif now - bt > young:
-            eb *= exp((bt - now) * inv_decay)
+        else:
+            bt -= now
+            if bt < older:
+                eb *= exp(bt * inv_decay)
         cost_a = (ea if ea > floor else floor) * (a.in_flight + 1)
         cost_b = (eb if eb > floor else floor) * (b.in_flight + 1)
         return b if cost_b < cost_a else a

@@ -112,3 +112,14 @@ def test_balancer_threads_keep_exact_in_flight_counts() -> None:
         t.join()
     assert [e.in_flight for e in b.endpoint_statistics("default", "svc", 80)] == [0] * 4
     assert b.statistics().picks == 12000
+
+
+def test_statistics_picks_survive_removed_endpoints() -> None:
+    """Picks of endpoints an update removed, and picks that found nothing, still count."""
+    b = balancer(2)
+    for _ in range(3):
+        send(b, 0.0)
+    b.update([], [])
+    assert isinstance(b.pick(SVC, now=0.0), NoEndpoints)
+    stats = b.statistics()
+    assert (stats.picks, stats.no_endpoints) == (4, 1)
