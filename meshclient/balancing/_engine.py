@@ -15,7 +15,7 @@ from meshclient.balancing._config import BalancerConfig, Policy
 from meshclient.balancing._endpoints import build_endpoint_sets
 from meshclient.balancing._group import EndpointGroup, EndpointHandle
 from meshclient.balancing._hashing import BACKEND_SALT, key_hash, spread
-from meshclient.balancing._outlier import OutcomeLike, OutlierState, Signal, classify
+from meshclient.balancing._outlier import OutcomeLike, OutlierState, classify
 from meshclient.balancing._pickers import Chooser, make_chooser
 from meshclient.balancing._results import (
     B,
@@ -34,7 +34,6 @@ __all__ = ["Balancer"]
 
 _HEALTHY: Final = OutlierState.HEALTHY
 _EJECTED: Final = OutlierState.EJECTED
-_SUCCESS: Final = Signal.SUCCESS
 
 _GroupKey = tuple[str, str, int | None]
 
