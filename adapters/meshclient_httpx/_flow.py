@@ -1,6 +1,6 @@
 """One request's life as a sans-I/O generator that the sync and async transports both drive.
 
-``Flow.run`` carries out a ``Decision``: it picks endpoints, builds each attempt, asks the
+``Flow.start`` carries out a ``Decision``: it picks endpoints, builds each attempt, asks the
 resilience layer whether to try again, and decides what the caller gets. It never touches the
 network, sleeps or awaits; it *yields* what must be done and receives the result (the way
 httpx's ``auth_flow`` is driven by both clients, STYLE.md §2):
@@ -69,6 +69,8 @@ class Sleep:
         self.delay = delay
 
 
+_NO_HEADERS: Final[RawHeaders] = []
+
 INNER: Final = object()
 """Returned by ``run``: send the request, unchanged, to the inner transport."""
 
@@ -104,17 +106,17 @@ class Flow:
 
     # -- the generator ------------------------------------------------------------------
 
-    def run(self, ex: Exchange, pools: PoolSet[Any]) -> Step:
+    def start(self, ex: Exchange, pools: PoolSet[Any]) -> httpx.Response | object | Step:
+        """An answer made here or ``INNER`` at once; otherwise the generator to drive."""
         d = ex.decision
-        action = d.action
-        if action is not Action.FORWARD:
+        if d.action is not Action.FORWARD:
             return self._answer(ex)
         if d.via is Via.GATEWAY:
             if d.gateway_address is None:
                 ex.outcome = "gateway"
                 return INNER
-            return (yield from self._via_gateway(ex, pools, d.gateway_address))
-        return (yield from self._forward(ex, pools))
+            return self._via_gateway(ex, pools, d.gateway_address)
+        return self._forward(ex, pools)
 
     def _forward(self, ex: Exchange, pools: PoolSet[Any]) -> Step:
         d = ex.decision
@@ -122,8 +124,13 @@ class Flow:
         backends = d.backends
         balancer = self.balancer
         clock = self.clock
-        session, token = self._session(d, ex.head)
-        attempts = self.retries.begin(d, ex.start, replayable=is_replayable(request.stream))
+        session, token = (None, None) if d.session_persistence is None else self._session(
+            d, ex.head)
+        # No retry stanza and no timeouts: the first answer is final and nothing is timed
+        # (most requests; this path skips the resilience layer altogether).
+        simple = d.retry is None and d.timeouts is None
+        attempts = None if simple else self.retries.begin(
+            d, ex.start, replayable=is_replayable(request.stream))
         tried: set[str] = set()
         while True:
             got = balancer.pick(backends, now=self.wall(), exclude=tried, session=session,
@@ -145,18 +152,26 @@ class Flow:
                         head = br.request
             t0 = clock()
             if ex.attempts == 0:
-                attempts.first(backend, t0)
+                if attempts is not None:
+                    attempts.first(backend, t0)
                 if d.mirrors or backend.mirrors:
                     self._mirror(ex, head, backend)
             entry = pools.acquire(self.key(head, backend, pick))
-            limit = attempts.timeout(t0)
-            try_deadline = None if limit is None else t0 + limit
+            try_deadline = None
+            if attempts is not None:
+                limit = attempts.timeout(t0)
+                if limit is not None:
+                    try_deadline = t0 + limit
             ex.attempts += 1
             ex.backend, ex.pick = backend, pick
-            reply = yield Send(entry, self._request(ex, head, entry.key, try_deadline, t0),
+            reply = yield Send(entry, self._request(ex, head, entry, try_deadline, t0),
                                try_deadline)
             assert reply is not None
             response, error, deadline_hit = reply
+            if attempts is None and response is not None:
+                return Upstream(response, entry, pick, t0, _response_edits(d, backend),
+                                self._session_header(session, pick, request) if session
+                                else _NO_HEADERS)
             end = clock()
             if response is not None:
                 outcome = self.retries.status(response.status)
@@ -170,6 +185,12 @@ class Flow:
                     raise error
                 outcome = self.retries.failure(kind)
                 ex.error = f"{kind.value}: {error}" if str(error) else kind.value
+            if attempts is None:
+                yield Done(None, entry)
+                balancer.report(pick, outcome, end - t0, now=self.wall())
+                ex.outcome = "error"
+                assert error is not None
+                raise error
             what, delay, status, why = attempts.next(outcome, backend, now=end,
                                                       deadline_hit=deadline_hit)
             if what is Next.RETURN and response is not None:
@@ -202,7 +223,7 @@ class Flow:
         entry = pools.acquire(key)
         t0 = self.clock()
         ex.attempts = 1
-        reply = yield Send(entry, self._request(ex, head, key, None, t0), None)
+        reply = yield Send(entry, self._request(ex, head, entry, None, t0), None)
         assert reply is not None
         response, error, _ = reply
         if response is None:
@@ -257,9 +278,10 @@ class Flow:
         return PoolKey(b"https", pick.address, pick.port, tls.hostname, tls.subject_alt_names,
                        tls.ca_pem or "", False, True)
 
-    def _request(self, ex: Exchange, head: RequestHead, key: PoolKey,
+    def _request(self, ex: Exchange, head: RequestHead, entry: PoolEntry[Any],
                  deadline: float | None, now: float) -> httpcore.Request:
         request = ex.request
+        key = entry.key
         if head is ex.head:
             headers: RawHeaders = request.headers.raw
             target = request.url.raw_path
@@ -285,7 +307,7 @@ class Flow:
                 }
         return httpcore.Request(
             request.method,
-            httpcore.URL(scheme=key.scheme, host=key.host.encode("ascii"), port=key.port,
+            httpcore.URL(scheme=key.scheme, host=entry.host, port=key.port,
                          target=target),
             headers=headers, content=request.stream, extensions=extensions,
         )
@@ -331,6 +353,8 @@ def _index(backends: tuple[Backend, ...], backend: Backend) -> int:
 
 def _response_edits(d: Decision, backend: Backend) -> HeaderEdits | None:
     edits = d.response_headers
+    if not edits and not backend.response_edits:
+        return None
     if backend.response_edits:
         edits = edits.merged(backend.response_edits) if edits else backend.response_edits
     return edits or None

@@ -41,9 +41,13 @@ def head_of(request: httpx.Request) -> RequestHead | None:
     if scheme is None:
         return None
     port = url.port or _DEFAULT_PORTS[raw_scheme]
-    # multi_items(): httpx keeps lower-cased names beside the raw ones, so this only decodes.
-    return RequestHead(request.method, scheme, url.raw_host.decode("ascii").lower(), port,
-                       url.raw_path.decode("ascii"), tuple(request.headers.multi_items()))
+    # httpx has lower-cased the URL host already; header names are lower-cased here (bytes
+    # lower() then one decode is cheaper than multi_items(), which re-reads the encoding per
+    # item). latin-1 decodes any byte, as the wire allows.
+    headers = tuple([(k.lower().decode("latin-1"), v.decode("latin-1"))
+                     for k, v in request.headers.raw])
+    return RequestHead(request.method, scheme, url.raw_host.decode("ascii"), port,
+                       url.raw_path.decode("ascii"), headers)
 
 
 def encode_headers(headers: Sequence[tuple[str, str]]) -> RawHeaders:

@@ -46,10 +46,12 @@ class PoolKey(NamedTuple):
 class PoolEntry(Generic[P]):
     """One pool and its lease count."""
 
-    __slots__ = ("in_flight", "key", "pool", "retired")
+    __slots__ = ("host", "in_flight", "key", "pool", "retired")
 
     def __init__(self, key: PoolKey, pool: P) -> None:
         self.key = key
+        self.host = key.host.encode("ascii")
+        """The address as httpcore's URL wants it, encoded once."""
         self.pool = pool
         self.in_flight = 0
         self.retired = False

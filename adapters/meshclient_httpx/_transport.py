@@ -13,6 +13,7 @@ import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
+from types import GeneratorType
 from typing import Any
 
 import anyio
@@ -149,20 +150,22 @@ class MeshTransport(_Base, httpx.BaseTransport):
                 raise self._s.refuse(request)
             return self._inner.handle_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
-        flow = self._s.flow.run(ex, self._pools)
+        flow: Any = self._s.flow.start(ex, self._pools)
         reply: Any = None
+        result: Any
         try:
-            while True:
+            while flow.__class__ is GeneratorType:
                 op = flow.send(reply)
                 cls = op.__class__
                 if cls is Send:
-                    reply = self._send(op, request)  # type: ignore[arg-type]
+                    reply = self._send(op, request)
                 elif cls is Done:
-                    self._done(op)  # type: ignore[arg-type]
+                    self._done(op)
                     reply = None
                 else:
-                    time.sleep(op.delay)  # type: ignore[union-attr]
+                    time.sleep(op.delay)
                     reply = None
+            result = flow
         except StopIteration as stop:
             result = stop.value
         except Exception:
@@ -292,20 +295,22 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
                 raise self._s.refuse(request)
             return await self._inner.handle_async_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
-        flow = self._s.flow.run(ex, self._pools)
+        flow: Any = self._s.flow.start(ex, self._pools)
         reply: Any = None
+        result: Any
         try:
-            while True:
+            while flow.__class__ is GeneratorType:
                 op = flow.send(reply)
                 cls = op.__class__
                 if cls is Send:
-                    reply = await self._send(op, request)  # type: ignore[arg-type]
+                    reply = await self._send(op, request)
                 elif cls is Done:
-                    await self._done(op)  # type: ignore[arg-type]
+                    await self._done(op)
                     reply = None
                 else:
-                    await anyio.sleep(op.delay)  # type: ignore[union-attr]
+                    await anyio.sleep(op.delay)
                     reply = None
+            result = flow
         except StopIteration as stop:
             result = stop.value
         except Exception:
