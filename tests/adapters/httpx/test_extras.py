@@ -1,0 +1,96 @@
+"""Session persistence, non-replayable bodies, HTTP/2 options and error records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+import trustme
+
+from meshclient_httpx import RequestRecord
+from meshclient_httpx._pools import PoolKey
+from tests.adapters.httpx.conftest import (
+    HOST,
+    Backend,
+    Client,
+    gateway,
+    mesh_of,
+    route,
+    service,
+    tls_context,
+)
+from tests.adapters.httpx.test_resilience import fail_first
+from tests.adapters.httpx.test_tls import POLICY_HOST, tls_world
+from tests.routing import helpers as h
+
+Make = Callable[..., Backend]
+MakeClient = Callable[..., Client]
+
+
+def test_session_cookie_pins_the_client_to_one_endpoint(backends: Make,
+                                                        client: MakeClient) -> None:
+    """A Cookie session's first response sets the cookie and later requests follow it."""
+    servers = [backends(f"s{i}") for i in range(3)]
+    mesh = mesh_of(gateway(), service("b", servers),
+                   route(h.rule(backends=[h.backend("b")],
+                                sessionPersistence={"type": "Cookie",
+                                                    "cookie": {"name": "pin"}})))
+    c = client(mesh)
+    first = c.get(f"http://{HOST}/")
+    assert "pin=" in first.headers["set-cookie"]
+    served = {c.get(f"http://{HOST}/").headers["x-served-by"] for _ in range(6)}
+    assert served == {first.headers["x-served-by"]}
+
+
+def test_retry_streamed_body_not_replayed_after_it_was_sent(backends: Make,
+                                                            client: MakeClient) -> None:
+    """A generator body that reached the backend is not retried (ECOSYSTEM §1.3)."""
+    b = backends("b")
+    b.behave = fail_first(5)
+    mesh = mesh_of(gateway(), service("b", [b]),
+                   route(h.rule(backends=[h.backend("b")],
+                                retry={"attempts": 3, "codes": [503], "backoff": "1ms"})))
+    c = client(mesh)
+    if c.kind == "sync":
+        def body() -> Iterator[bytes]:
+            yield b"once"
+        r = c.request("PUT", f"http://{HOST}/", content=body())
+    else:
+        async def abody():  # type: ignore[no-untyped-def]
+            yield b"once"
+        r = c.request("PUT", f"http://{HOST}/", content=abody())
+    assert r.status_code == 503
+    assert [s.body for s in b.requests] == [b"once"]
+
+
+def test_http2_option_falls_back_to_http11_over_alpn(backends: Make, client: MakeClient,
+                                                     ca: trustme.CA) -> None:
+    """http2=True offers h2 by ALPN; an HTTP/1.1-only pod still answers."""
+    b = backends("b", tls=tls_context(ca.issue_cert(POLICY_HOST)))
+    c = client(mesh_of(*tls_world(b, ca)), http2=True)
+    r = c.get(f"http://{HOST}/")
+    assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+
+
+def test_pool_options_h2c_backend_gets_prior_knowledge(client: MakeClient) -> None:
+    """appProtocol kubernetes.io/h2c endpoints get HTTP/2-only cleartext pools (G1911)."""
+    c = client(mesh_of(gateway()))
+    opts = c.transport._s.pool_options(PoolKey(b"http", "10.0.0.1", 80, None, (), None,
+                                                True, True))
+    assert (opts["http1"], opts["http2"], opts["ssl_context"]) == (False, True, None)
+
+
+def test_record_of_a_failed_request_names_the_error(backends: Make, client: MakeClient) -> None:
+    """A request that ends in a raised error is still observed, with outcome ``error``."""
+    b = backends("b")
+    b.kill()
+    mesh = mesh_of(gateway(), service("b", [b]), route(h.rule(backends=[h.backend("b")])))
+    records: list[RequestRecord] = []
+    c = client(mesh, on_request=records.append)
+    with pytest.raises(httpx.ConnectError):
+        c.get(f"http://{HOST}/")
+    [rec] = records
+    assert (rec.outcome, rec.status, rec.attempts) == ("error", None, 1)
+    assert rec.error is not None and rec.error.startswith("connect")
+
