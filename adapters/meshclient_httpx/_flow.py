@@ -45,13 +45,15 @@ _TIMEOUT_KEYS: Final = ("connect", "read", "write", "pool")
 
 
 class Send:
-    __slots__ = ("deadline", "entry", "request")
+    __slots__ = ("deadline", "entry", "pick", "request")
 
     def __init__(self, entry: PoolEntry[Any], request: httpcore.Request,
-                 deadline: float | None) -> None:
+                 deadline: float | None, pick: Pick[Backend] | None) -> None:
         self.entry = entry
         self.request = request
         self.deadline = deadline
+        self.pick = pick
+        """Reported as cancelled if the driver is interrupted during the send."""
 
 
 class Done:
@@ -165,7 +167,7 @@ class Flow:
             ex.attempts += 1
             ex.backend, ex.pick = backend, pick
             reply = yield Send(entry, self._request(ex, head, entry, try_deadline, t0),
-                               try_deadline)
+                               try_deadline, pick)
             assert reply is not None
             response, error, deadline_hit = reply
             if attempts is None and response is not None:
@@ -223,7 +225,7 @@ class Flow:
         entry = pools.acquire(key)
         t0 = self.clock()
         ex.attempts = 1
-        reply = yield Send(entry, self._request(ex, head, entry, None, t0), None)
+        reply = yield Send(entry, self._request(ex, head, entry, None, t0), None, None)
         assert reply is not None
         response, error, _ = reply
         if response is None:

@@ -78,6 +78,16 @@ class _Base:
             ex.error = failure.value
         self._observe(ex, up.response.status)
 
+    def _abandon(self, op: Send) -> None:
+        pool = self._pools.release(op.entry)
+        if pool is not None:
+            self._retired(pool)
+        if op.pick is not None:
+            self._s.flow.balancer.report(op.pick, None, None, now=time.time())
+
+    def _retired(self, pool: Any) -> None:
+        raise NotImplementedError
+
     def statistics(self) -> PoolStatistics:
         """Counters of the endpoint pools (tests and operators: ``repr`` shows them too)."""
         return self._pools.statistics()
@@ -183,7 +193,10 @@ class MeshTransport(_Base, httpx.BaseTransport):
     def _send(self, op: Send, request: httpx.Request) -> tuple[Any, Any, bool]:
         try:
             return op.entry.pool.handle_request(op.request), None, False
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted: the attempt is abandoned
+                self._abandon(op)
+                raise
             deadline = op.deadline
             hit = deadline is not None and isinstance(
                 exc, httpcore.TimeoutException) and _clock() >= deadline - 0.005
@@ -195,6 +208,9 @@ class MeshTransport(_Base, httpx.BaseTransport):
                 op.response.close()
         finally:
             self._release(op.entry)
+
+    def _retired(self, pool: Any) -> None:
+        pool.close()
 
     def _release(self, entry: PoolEntry[httpcore.ConnectionPool]) -> None:
         pool = self._pools.release(entry)
@@ -326,6 +342,15 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
         return result  # type: ignore[no-any-return]
 
     async def _send(self, op: Send, request: httpx.Request) -> tuple[Any, Any, bool]:
+        try:
+            return await self._send_once(op, request)
+        except BaseException:
+            # Cancelled (or interrupted): nothing to await now; count the attempt as
+            # abandoned and let the pool close later in this loop if it was retired.
+            self._abandon(op)
+            raise
+
+    async def _send_once(self, op: Send, request: httpx.Request) -> tuple[Any, Any, bool]:
         deadline = op.deadline
         try:
             if deadline is None:
@@ -348,6 +373,9 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
                 await op.response.aclose()
         finally:
             await self._release(op.entry)
+
+    def _retired(self, pool: Any) -> None:
+        self._to_close.append(pool)
 
     async def _release(self, entry: PoolEntry[httpcore.AsyncConnectionPool]) -> None:
         pool = self._pools.release(entry)

@@ -94,3 +94,28 @@ def test_record_of_a_failed_request_names_the_error(backends: Make, client: Make
     assert (rec.outcome, rec.status, rec.attempts) == ("error", None, 1)
     assert rec.error is not None and rec.error.startswith("connect")
 
+
+
+def test_async_cancelled_request_releases_its_attempt(backends: Make) -> None:
+    """A cancelled async request gives back its pool lease and its balancer slot."""
+    import asyncio
+
+    from meshclient_httpx import AsyncMeshTransport
+    from tests.adapters.httpx.conftest import AsyncLoop, Reply
+
+    slow = backends("slow")
+    slow.behave = lambda seen: Reply(delay=0.5)
+    mesh = mesh_of(gateway(), service("slow", [slow]),
+                   route(h.rule(backends=[h.backend("slow")])))
+    loop = AsyncLoop()
+    try:
+        async def go() -> tuple[int, int]:
+            t = AsyncMeshTransport(mesh)
+            async with httpx.AsyncClient(transport=t) as c:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(c.get(f"http://{HOST}/"), 0.1)
+                stats = mesh.balancer(rand=lambda: 0.0).statistics()
+                return t.statistics().in_flight, stats.in_flight
+        assert loop.run(go()) == (0, 0)
+    finally:
+        loop.close()
