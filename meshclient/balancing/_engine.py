@@ -317,9 +317,10 @@ class Balancer:
             h.in_flight = n - 1
             if outcome is None:
                 return
+            status = outcome.status
             if self._ewma:
                 rtt = latency
-                if outcome.failure is not None:
+                if status is None:  # a failure without response: never cheaper than the penalty
                     penalty = self._penalty
                     rtt = penalty if rtt is None or rtt < penalty else rtt
                 if rtt is not None:
@@ -327,20 +328,18 @@ class Balancer:
                     # at once, anything lower is blended in by the time since the last one.
                     e = h.ewma
                     at = h.ewma_at
-                    inv = self._inv_decay
                     if rtt > e or at is None or not h.observed:
                         e = rtt
                         h.observed = True
                     elif now > at:
-                        w = _exp((at - now) * inv)
+                        w = _exp((at - now) * self._inv_decay)
                         e = e * w + rtt * (1.0 - w)
                     h.ewma = e
                     h.ewma_at = now
             t = h.tracker
-            status = outcome.status
-            # A success on a healthy endpoint with nothing counted changes nothing; skip the
-            # table. (Every failure signal raises ``errors``, so 0 means all counters are 0.)
-            if status is not None and status < 500 and t.errors == 0 and t.state is _HEALTHY:
+            # A success on a healthy endpoint with nothing counted changes nothing: skip the
+            # table.
+            if status is not None and status < 500 and t.clean:
                 return
             signal = classify(outcome)
             group = h.owner

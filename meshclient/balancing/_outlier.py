@@ -165,13 +165,10 @@ class OutlierTracker:
     ejections: int = 0
     ejected_until: float = 0.0
     returned_at: float = -math.inf
+    clean: bool = True
+    """Healthy with no failure counted, so a success would change nothing; kept by ``feed``
+    for the report path, which then skips the table."""
 
-    @property
-    def clean(self) -> bool:
-        """Healthy with no failure counted: a success would change nothing."""
-        return self.state is OutlierState.HEALTHY and not (
-            self.errors or self.gateway_errors or self.connect_failures
-        )
 
     def feed(self, signal: Signal, now: float, *, may_eject: bool = True) -> OutlierState:
         """Apply one signal and return the new state.
@@ -192,6 +189,8 @@ class OutlierTracker:
             raise RuntimeError(f"outlier handler moved {self.state.name} to {new.name} on "
                                f"{signal.name}, which the transition table does not allow")
         self.state = new
+        # Every failure signal raises ``errors``, so errors == 0 means all counters are 0.
+        self.clean = new is OutlierState.HEALTHY and self.errors == 0
         return new
 
     def statistics(self) -> OutlierStatistics:
