@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from meshclient.balancing import Balancer, BalancerConfig
 from meshclient.errors import ConfigError
 from meshclient.model import EndpointSlice, Object, Service, parse_object
@@ -19,7 +21,16 @@ from meshclient.routing import (
     RoutingTable,
     compile_table,
 )
-from meshclient.sources import FileSource, ManifestSet
+from meshclient.sources import (
+    DEFAULT_SYNC_TIMEOUT,
+    FileSource,
+    KubeOptions,
+    KubernetesRunner,
+    ManifestSet,
+    SyncStatus,
+    Whereabouts,
+    whereabouts,
+)
 from meshclient.store import Snapshot, Store
 
 __all__ = ["Mesh"]
@@ -72,6 +83,8 @@ class Mesh:
         self._source_problems: tuple[object, ...] = ()
         self._balancer: Balancer | None = None
         self.table: RoutingTable = compile_table(self.store.snapshot, self.options)
+        self._compiled_from: Snapshot = self.store.snapshot
+        self._seen_version: int = self._compiled_from.version
 
     # -- construction -------------------------------------------------------------------
 
@@ -134,9 +147,17 @@ class Mesh:
         """Recompile from the store's current snapshot (sources call this on change)."""
         with self._lock:
             snapshot = self.store.snapshot
-            if snapshot.version != self.table.version:
-                self.table = compile_table(snapshot, self.options)
-                if self._balancer is not None:
+            if snapshot.version != self._seen_version:
+                changed = snapshot.changed_kinds(self._compiled_from)
+                # Routing never reads EndpointSlices (only the balancer does): the most
+                # frequent change in a cluster costs a balancer update, not a recompile.
+                if changed - _ENDPOINT_KINDS:
+                    self.table = compile_table(snapshot, self.options)
+                    self._compiled_from = snapshot
+                self._seen_version = snapshot.version
+                if self._balancer is not None and (
+                    changed & {"Service", "EndpointSlice"} or self._compiled_from is snapshot
+                ):
                     _update_endpoints(self._balancer, snapshot)
                 for listener in tuple(self._listeners):
                     try:
@@ -205,6 +226,160 @@ class Mesh:
     def close(self) -> None:
         for source in self._sources:
             source.stop()
+        if self._kube is not None:
+            self._kube.stop()
+
+    # == Kubernetes source =================================================================
+    # Owned by the Kubernetes source (issue 5): construction, readiness, staleness, stop.
+    # The watching happens in meshclient.sources (_kube_watch, _kube_client, _kubernetes).
+
+    _kube: KubernetesRunner | None = None
+    whereabouts: Whereabouts | None = None
+    """The client's own namespace, node and zone (Kubernetes meshes; None otherwise)."""
+
+    @classmethod
+    def _for_kubernetes(
+        cls, *, configuration: object | None, kubeconfig: str | None, context: str | None,
+        namespaces: Iterable[str] | None, options: KubeOptions | None,
+        namespace: str | None, node: str | None, zone: str | None, mesh_options: Any,
+    ) -> tuple[Mesh, KubernetesRunner]:
+        where = whereabouts(namespace, node, zone)
+        mesh = cls(namespace=where.namespace, **mesh_options)
+        mesh.whereabouts = where
+        opts = options or KubeOptions()
+        if namespaces is not None:
+            opts = attrs.evolve(opts, namespaces=tuple(namespaces))
+
+        async def make_client() -> object:
+            from meshclient.sources._kube_client import make_api_client
+
+            return await make_api_client(configuration,  # type: ignore[arg-type]
+                                         kubeconfig=kubeconfig, context=context)
+
+        runner = KubernetesRunner(mesh.store, opts, make_client, mesh.refresh)
+        mesh._kube = runner
+        return mesh, runner
+
+    @classmethod
+    def from_kubernetes(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        configuration: object | None = None,
+        namespaces: Iterable[str] | None = None,
+        options: KubeOptions | None = None,
+        namespace: str | None = None,
+        node: str | None = None,
+        zone: str | None = None,
+        wait: bool = True,
+        timeout: float | None = DEFAULT_SYNC_TIMEOUT,
+        **mesh_options: Any,
+    ) -> Mesh:
+        """A mesh that follows the cluster, for sync code: watches on a background thread.
+
+        Args:
+            kubeconfig: A kubeconfig file; without one: in-cluster config in a pod, else
+                ``KUBECONFIG`` / ``~/.kube/config``.
+            context: The kubeconfig context (its current one by default).
+            configuration: A ready ``kubernetes_asyncio.client.Configuration`` instead.
+            namespaces: Watch namespaced kinds only in these (None: all namespaces).
+            options: Kinds, selectors, timeouts, batching (``KubeOptions``).
+            namespace, node, zone: The client's own; default ``POD_NAMESPACE``,
+                ``NODE_NAME``, ``MESHCLIENT_ZONE`` from the environment (downward API).
+            wait: Return only once every kind's initial list is in the table.
+            timeout: How long ``wait`` may take.
+            **mesh_options: ``gateways``, ``gateway_classes``, ``cluster_domain``.
+
+        Raises:
+            SourceError: No configuration, or not synced within ``timeout`` (the message
+                names the kinds still missing and the errors, e.g. a missing RBAC rule);
+                the watch thread is stopped before raising.
+        """
+        mesh, runner = cls._for_kubernetes(
+            configuration=configuration, kubeconfig=kubeconfig, context=context,
+            namespaces=namespaces, options=options, namespace=namespace, node=node, zone=zone,
+            mesh_options=mesh_options)
+        runner.start_thread()
+        if wait:
+            try:
+                runner.wait_blocking(timeout)
+            except BaseException:
+                runner.stop()
+                raise
+        return mesh
+
+    @classmethod
+    async def connect_kubernetes(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        configuration: object | None = None,
+        namespaces: Iterable[str] | None = None,
+        options: KubeOptions | None = None,
+        namespace: str | None = None,
+        node: str | None = None,
+        zone: str | None = None,
+        wait: bool = True,
+        timeout: float | None = DEFAULT_SYNC_TIMEOUT,
+        **mesh_options: Any,
+    ) -> Mesh:
+        """A mesh that follows the cluster, for async code: watches on the running loop.
+
+        Recompiles run in the loop's default executor, so they never block it. Arguments
+        and errors as ``from_kubernetes``; ``await mesh.aclose()`` stops it.
+        """
+        mesh, runner = cls._for_kubernetes(
+            configuration=configuration, kubeconfig=kubeconfig, context=context,
+            namespaces=namespaces, options=options, namespace=namespace, node=node, zone=zone,
+            mesh_options=mesh_options)
+        await runner.start()
+        if wait:
+            try:
+                await runner.wait(timeout)
+            except BaseException:
+                await runner.aclose()
+                raise
+        return mesh
+
+    @property
+    def ready(self) -> bool:
+        """Whether every source has delivered its initial state into the table (a mesh
+        without a Kubernetes source is ready at once)."""
+        return self._kube is None or self._kube.ready
+
+    async def wait_synced(self, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
+        """Wait until ``ready``, from any event loop.
+
+        Raises:
+            SourceError: Not ready within ``timeout``; the message says what is missing.
+        """
+        if self._kube is not None:
+            await self._kube.wait(timeout)
+
+    def wait_synced_blocking(self, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
+        """Block until ``ready`` (sync code; never call it on the watch loop itself).
+
+        Raises:
+            SourceError: Not ready within ``timeout``.
+        """
+        if self._kube is not None:
+            self._kube.wait_blocking(timeout)
+
+    def sync_status(self) -> SyncStatus | None:
+        """The Kubernetes source's state: synced, stale, age of the last sync, per-kind
+        phases and errors (None without a Kubernetes source)."""
+        return self._kube.status() if self._kube is not None else None
+
+    async def aclose(self) -> None:
+        """``close()`` for async code: waits until the watches have closed their client."""
+        if self._kube is not None:
+            await self._kube.aclose()
+        for source in self._sources:
+            source.stop()
+
+    # == end of the Kubernetes source section ==============================================
 
     def __enter__(self) -> Mesh:
         return self
@@ -216,6 +391,9 @@ class Mesh:
         t = self.table
         hosts = sum(len(c.exact) + len(c.wildcard) for c in t.claims.values())
         return f"<Mesh version={t.version} gateway_hosts={hosts} service_hosts={len(t.services)}>"
+
+
+_ENDPOINT_KINDS: frozenset[str] = frozenset({"EndpointSlice"})
 
 
 def _update_endpoints(balancer: Balancer, snapshot: Snapshot) -> None:

@@ -1,0 +1,93 @@
+"""``Store.apply``: one snapshot per batch, copying only the kinds a batch changed."""
+
+from __future__ import annotations
+
+from meshclient.errors import ConfigError
+from meshclient.model import parse_object
+from meshclient.store import Delete, Put, Snapshot, Store
+from tests.routing import helpers as h
+
+
+def _obj(raw: dict[str, object]):  # type: ignore[no-untyped-def]
+    got, errors = parse_object(raw)
+    assert got is not None, errors
+    return got
+
+
+def _put(raw: dict[str, object]) -> Put:
+    obj = _obj(raw)
+    return Put((type(obj).__name__, obj.meta.namespace, obj.meta.name), obj)
+
+
+class TestApply:
+    def test_apply_batch_publishes_one_snapshot(self) -> None:
+        """A batch of many changes makes exactly one new version."""
+        store = Store()
+        before = store.snapshot.version
+        snap = store.apply([_put(h.http_route(f"r{i}")) for i in range(5)])
+        assert snap.version == before + 1
+        assert len(snap.of("HTTPRoute")) == 5
+
+    def test_apply_untouched_kind_shares_its_map(self) -> None:
+        """A change to one kind leaves every other kind's map the very same object."""
+        store = Store()
+        store.apply([_put(h.http_route("r")), _put(h.endpoint_slice("svc"))])
+        old = store.snapshot
+        new = store.apply([_put(h.endpoint_slice("svc", addresses=("10.0.0.9",)))])
+        assert new.of("HTTPRoute") is old.of("HTTPRoute")
+        assert new.of("EndpointSlice") is not old.of("EndpointSlice")
+        assert new.changed_kinds(old) == {"EndpointSlice"}
+
+    def test_apply_published_snapshot_never_changes(self) -> None:
+        """Later batches never mutate a snapshot already handed out."""
+        store = Store()
+        first = store.apply([_put(h.http_route("a"))])
+        store.apply([_put(h.http_route("b")), Delete(("HTTPRoute", "default", "a"))])
+        assert set(first.of("HTTPRoute")) == {("default", "a")}
+        assert set(store.snapshot.of("HTTPRoute")) == {("default", "b")}
+
+    def test_apply_noop_batch_keeps_version(self) -> None:
+        """Deleting something absent publishes nothing."""
+        store = Store()
+        snap = store.snapshot
+        assert store.apply([Delete(("HTTPRoute", "default", "nope"))]) is snap
+
+    def test_apply_errors_follow_their_object(self) -> None:
+        """An object's errors stay while it is broken and go when it is fixed or deleted."""
+        store = Store()
+        err = ConfigError("HTTPRoute", "default", "r", "spec", 1, "Invalid", "is bad")
+        store.apply([Put(("HTTPRoute", "default", "r"), None, (err,))])
+        assert store.snapshot.errors == (err,)
+        store.apply([_put(h.http_route("r"))])
+        assert store.snapshot.errors == ()
+        store.apply([Put(("HTTPRoute", "default", "r"), None, (err,))])
+        assert not store.snapshot.of("HTTPRoute")
+        store.apply([Delete(("HTTPRoute", "default", "r"))])
+        assert store.snapshot.errors == ()
+
+    def test_apply_last_kind_object_deleted_drops_kind(self) -> None:
+        """A kind with no objects left is absent from the snapshot, as ``build`` makes it."""
+        store = Store()
+        store.apply([_put(h.http_route("r"))])
+        store.apply([Delete(("HTTPRoute", "default", "r"))])
+        assert "HTTPRoute" not in store.snapshot.objects
+        assert "HTTPRoute" in store.snapshot.changed_kinds(Snapshot.build(()))
+
+
+class TestReplace:
+    def test_replace_identical_objects_changes_no_kind(self) -> None:
+        """Replacing with the very same objects marks no kind changed."""
+        store = Store()
+        objs = [_obj(h.http_route("r")), _obj(h.service("svc"))]
+        before = store.replace(objs)
+        after = store.replace(objs)
+        assert after.changed_kinds(before) == frozenset()
+        assert after.version == before.version + 1
+
+    def test_replace_keeps_upsert_and_delete_working(self) -> None:
+        """The one-object calls the files source and tests use still publish each change."""
+        store = Store()
+        store.upsert(_obj(h.http_route("r")))
+        assert store.snapshot.get("HTTPRoute", "default", "r") is not None
+        store.delete("HTTPRoute", "default", "r")
+        assert store.snapshot.get("HTTPRoute", "default", "r") is None
