@@ -1,5 +1,15 @@
 """Gateway API and Kubernetes objects as frozen values, parsed with the API server's defaults."""
 
+from meshclient.model._authz_policy import DRY_RUN_ANNOTATION as DRY_RUN_ANNOTATION
+from meshclient.model._authz_policy import ISTIO_SECURITY_GROUP as ISTIO_SECURITY_GROUP
+from meshclient.model._authz_policy import GatewayAuthorizationPolicy as GatewayAuthorizationPolicy
+from meshclient.model._authz_policy import GatewayAuthzRule as GatewayAuthzRule
+from meshclient.model._authz_policy import GatewayAuthzSource as GatewayAuthzSource
+from meshclient.model._authz_policy import IstioAuthorizationPolicy as IstioAuthorizationPolicy
+from meshclient.model._authz_policy import IstioCondition as IstioCondition
+from meshclient.model._authz_policy import IstioOperation as IstioOperation
+from meshclient.model._authz_policy import IstioRule as IstioRule
+from meshclient.model._authz_policy import IstioSource as IstioSource
 from meshclient.model._duration import format_duration as format_duration
 from meshclient.model._duration import parse_duration as parse_duration
 from meshclient.model._filters import CORS as CORS
@@ -57,7 +67,9 @@ from meshclient.model._traffic import Timeouts as Timeouts
 
 __all__ = [
     "CORS",
+    "DRY_RUN_ANNOTATION",
     "GATEWAY_GROUP",
+    "ISTIO_SECURITY_GROUP",
     "KINDS",
     "AllowedRoutes",
     "BackendRef",
@@ -75,6 +87,9 @@ __all__ = [
     "GRPCRouteMatch",
     "GRPCRouteRule",
     "Gateway",
+    "GatewayAuthorizationPolicy",
+    "GatewayAuthzRule",
+    "GatewayAuthzSource",
     "GatewayClass",
     "HTTPBackendRef",
     "HTTPRoute",
@@ -82,6 +97,11 @@ __all__ = [
     "HTTPRouteRule",
     "HeaderMatch",
     "HeaderModifier",
+    "IstioAuthorizationPolicy",
+    "IstioCondition",
+    "IstioOperation",
+    "IstioRule",
+    "IstioSource",
     "LabelSelector",
     "Listener",
     "ListenerSet",

@@ -6,6 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from meshclient.errors import _NO_VALUE, ConfigError
+from meshclient.model._authz_policy import (
+    ISTIO_SECURITY_GROUP,
+    GatewayAuthorizationPolicy,
+    IstioAuthorizationPolicy,
+    parse_gateway_authorization_policy,
+    parse_istio_authorization_policy,
+)
 from meshclient.model._gateway import (
     Gateway,
     GatewayClass,
@@ -36,6 +43,7 @@ __all__ = ["KINDS", "Object", "parse_object"]
 Object = (
     Gateway | GatewayClass | ListenerSet | HTTPRoute | GRPCRoute | ReferenceGrant
     | BackendTLSPolicy | XBackendTrafficPolicy | Service | EndpointSlice | ConfigMap | Namespace
+    | IstioAuthorizationPolicy | GatewayAuthorizationPolicy
 )
 
 _Parser = Callable[[Mapping[str, object], str], Object]
@@ -57,6 +65,12 @@ KINDS: Final[dict[tuple[str, str], tuple[frozenset[str], _Parser]]] = {
     ("discovery.k8s.io", "EndpointSlice"): (frozenset({"v1"}), parse_endpoint_slice),
     ("", "ConfigMap"): (frozenset({"v1"}), parse_config_map),
     ("", "Namespace"): (frozenset({"v1"}), parse_namespace),
+    (ISTIO_SECURITY_GROUP, "AuthorizationPolicy"): (frozenset({"v1", "v1beta1"}),
+                                                    parse_istio_authorization_policy),
+    (GATEWAY_X_GROUP, "AuthorizationPolicy"): (frozenset({"v1alpha1"}),
+                                               parse_gateway_authorization_policy),
+    (GATEWAY_X_GROUP, "XAuthorizationPolicy"): (frozenset({"v1alpha1"}),
+                                                parse_gateway_authorization_policy),
 }
 
 
