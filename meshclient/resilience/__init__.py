@@ -10,6 +10,8 @@ passes ``now`` and ``rand`` and does the waiting. The loop an adapter runs per r
     tried: set[str] = set()
     for retries in itertools.count():
         pick = balancer.pick(decision.backends, now=clock(), exclude=tried)    # balancing
+        if not isinstance(pick, Pick):
+            break                     # Overflow / NoEndpoints: answer pick.status
         budget = budgets.get(pick.backend.namespace, pick.backend.name, constraint)
         if retries == 0:
             budget.record_request(clock())

@@ -226,3 +226,15 @@ def test_locality_same_node_spills_to_zone_when_ejected() -> None:
     seen = Counter(send(b, 0.0).address for _ in range(100))
     assert "10.1.0.1" not in seen
     assert set(seen) == {"10.1.0.2", "10.1.0.3"}
+
+
+def test_spillover_hashed_keys_follow_tier_loads() -> None:
+    """Hashed picks honour tiers too: all local when healthy, ≈70 % at 5 of 10 healthy."""
+    b = _balancer(_zone_world(10, 10))
+    keys = [f"user-{i}" for i in range(3000)]
+    assert all(send(b, 0.0, hash_key=k).address.startswith("10.1.") for k in keys[:500])
+    _eject(b, {f"10.1.0.{i}" for i in range(1, 6)})
+    local = sum(send(b, 1.0, hash_key=k).address.startswith("10.1.") for k in keys)
+    assert local / len(keys) == pytest.approx(0.7, abs=0.04)
+    again = [send(b, 1.0, hash_key=k).address for k in keys[:200]]
+    assert again == [send(b, 1.0, hash_key=k).address for k in keys[:200]]
