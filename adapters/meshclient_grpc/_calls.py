@@ -1,0 +1,421 @@
+"""One call's life, independent of sync or aio: decide, pick, attempt, report, retry or stop.
+
+``Router`` holds what a mesh channel shares between calls (the mesh, its balancer, retry
+budgets, TLS names, the token). ``Router.begin`` decides a call: the mesh answers it
+(``Answer``: a reject, strict mode, an unusable TLS policy), or it goes to one channel as it
+is (``Attempt`` for passthrough and ``via: gateway``), or it is forwarded (``CallState``).
+A ``CallState`` is driven by the channel classes, the same way by both::
+
+    attempt = state.next_attempt()              # Attempt or Answer; picks an endpoint
+    ... send it on the channel for attempt.key with attempt.timeout and attempt.metadata ...
+    what = state.after(code, details)           # RETRY (state.delay), DONE, or an Answer
+
+``after`` reports the attempt to the balancer and asks ``meshclient.resilience.next_step``
+whether to go again; ``finish`` only reports (a stream that already delivered a message,
+which cannot be repeated). Every pick is reported exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import grpc
+
+from meshclient import Mesh
+from meshclient.balancing import BalancerConfig, Pick
+from meshclient.resilience import Failure, Outcome, RetryBudgets, attempt_timeout, next_step
+from meshclient.routing import Action, Backend, BackendTLS, Decision, RequestHead, Via
+from meshclient_grpc._endpoints import (
+    ENDPOINT,
+    GATEWAY,
+    PASSTHROUGH,
+    ChannelKey,
+    endpoint_target,
+)
+from meshclient_grpc._identity import TokenFile
+from meshclient_grpc._policy import (
+    CONNECT_DEFAULT,
+    HTTP_OF,
+    NO_SETTINGS,
+    RetrySettings,
+    TLSProblem,
+    answer_code,
+    settings_from_annotations,
+    tls_name,
+)
+
+__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "Target",
+           "parse_target"]
+
+Metadata = Sequence[tuple[str, str | bytes]] | None
+
+RETRY: Final = "retry"
+DONE: Final = "done"
+_OK = grpc.StatusCode.OK
+_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+_DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
+_CANCELLED = grpc.StatusCode.CANCELLED
+_OUTCOMES: Final = {code: Outcome.response(status) for code, status in HTTP_OF.items()}
+_CONNECT = Outcome.failed(Failure.CONNECT)
+_TIMEOUT = Outcome.failed(Failure.TIMEOUT)
+
+
+class Answer:
+    """The mesh answers the call itself with this status; nothing is sent."""
+
+    __slots__ = ("code", "details")
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self.code = code
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"Answer({self.code.name}, {self.details!r})"
+
+
+class Attempt:
+    """Send the call once on the channel for ``key``."""
+
+    __slots__ = ("key", "metadata", "timeout")
+
+    def __init__(self, key: ChannelKey, metadata: Metadata, timeout: float | None) -> None:
+        self.key = key
+        self.metadata = metadata
+        self.timeout = timeout
+
+
+class Target:
+    """What the caller dialled: ``grpc://host:port``, ``grpcs://host:port`` or ``host:port``."""
+
+    __slots__ = ("authority", "host", "plain", "port", "scheme")
+
+    def __init__(self, scheme: str, host: str, port: int, authority: str, plain: str) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.authority = authority
+        """The ``:authority`` calls carry (as written, port included when given)."""
+        self.plain = plain
+        """The target a plain grpc channel would be given (passthrough)."""
+
+
+def parse_target(target: str) -> Target:
+    """Parse a mesh channel target.
+
+    Raises:
+        ValueError: ``target`` has no host, an invalid port or an unknown scheme.
+    """
+    rest = target
+    scheme = "grpc"
+    if "://" in target:
+        scheme, _, rest = target.partition("://")
+        scheme = scheme.lower()
+        if scheme == "dns":
+            scheme, rest = "grpc", rest.lstrip("/")
+        elif scheme not in ("grpc", "grpcs"):
+            raise ValueError(f"target {target!r}: scheme {scheme!r} is not grpc, grpcs or dns")
+    rest = rest.rstrip("/")
+    if rest.startswith("["):
+        end = rest.find("]")
+        host, port_text = rest[1:end], rest[end + 2:] if end > 0 else ""
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon:
+            host, port_text = rest, ""
+    default = 80 if scheme == "grpc" and "://" in target else 443
+    if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
+        raise ValueError(f"target {target!r}: {port_text!r} is not a port")
+    if not host:
+        raise ValueError(f"target {target!r} has no host")
+    port = int(port_text) if port_text else default
+    return Target(scheme, host.lower(), port, rest.lower(), f"{rest}" if port_text else
+                  f"{rest}:{port}")
+
+
+class Router:
+    """Everything one mesh channel shares between calls (sync or aio)."""
+
+    def __init__(
+        self, mesh: Mesh, target: str, *, strict: bool, annotations: bool,
+        spiffe_via_dns_san: bool, token: TokenFile | None,
+        balancer_config: BalancerConfig | None, rand: Callable[[], float],
+    ) -> None:
+        self.mesh = mesh
+        self.target = parse_target(target)
+        self.strict = strict
+        self.annotations = annotations
+        self.spiffe_via_dns_san = spiffe_via_dns_san
+        self.token = token
+        self.rand = rand
+        self.balancer = mesh.balancer(rand=rand, config=balancer_config)
+        self.budgets = RetryBudgets()
+        self.clock: Callable[[], float] = time.monotonic
+        self.wall: Callable[[], float] = time.time
+        t = self.target
+        self._tls = t.scheme == "grpcs"
+        self.passthrough = ChannelKey(PASSTHROUGH, t.plain, t.host, t.port,
+                                      "" if self._tls else None, None, None)
+        self._settings: dict[tuple[object, ...], RetrySettings] = {}
+        self._settings_version = -1
+        self._names: dict[BackendTLS, str | TLSProblem] = {}
+
+    # -- deciding -----------------------------------------------------------------------
+
+    def begin(self, method: str, metadata: Metadata, timeout: float | None
+              ) -> CallState | Attempt | Answer:
+        t = self.target
+        headers: tuple[tuple[str, str], ...] = ()
+        if metadata:
+            headers = tuple((k.lower(), v) for k, v in metadata if v.__class__ is str)
+        head = RequestHead("POST", t.scheme, t.host, t.port, method, headers)
+        d = self.mesh.decide(head)
+        action = d.action
+        if action is Action.FORWARD:
+            if d.via is Via.GATEWAY:
+                return Attempt(self._gateway_key(d), metadata, timeout)
+            return CallState(self, d, head, metadata, timeout)
+        if action is Action.PASSTHROUGH:
+            if self.strict:
+                return Answer(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"meshclient strict mode: {t.host!r} is not a host of the mesh "
+                              "(no Gateway listener or Service claims it); the call was not "
+                              "sent")
+            return Attempt(self.passthrough, metadata, timeout)
+        return _answer_of(d)
+
+    def _gateway_key(self, d: Decision) -> ChannelKey:
+        # The real gateway applies the rule (that is why the call goes there): the call as
+        # the caller made it, original authority, to the gateway's address.
+        address = d.gateway_address
+        t = self.target
+        if address is None:
+            return self.passthrough
+        ip = address.replace(".", "").isdigit() or ":" in address
+        target = endpoint_target(address, t.port) if ip else f"{address}:{t.port}"
+        return ChannelKey(GATEWAY, target, address, t.port, t.host if self._tls else None,
+                          None, t.authority)
+
+    def settings(self, d: Decision) -> RetrySettings:
+        """The call's retry/timeout settings, cached per snapshot version and rule."""
+        route, parent = d.route, d.parent
+        if not self.annotations:
+            if d.retry is None and d.timeouts is None:
+                return NO_SETTINGS
+            return RetrySettings(policy=d.retry, timeouts=d.timeouts)
+        snapshot = self.mesh.snapshot
+        if snapshot.version != self._settings_version:
+            self._settings = {}
+            self._settings_version = snapshot.version
+        ck = (route, parent, d.retry, d.timeouts)
+        got = self._settings.get(ck)
+        if got is None:
+            route_ann = svc_ann = None
+            if route is not None and route.kind == "GRPCRoute":
+                obj = snapshot.get("GRPCRoute", route.namespace, route.name)
+                route_ann = obj.meta.annotations if obj is not None else None
+            if parent is not None and parent.kind == "Service":
+                obj = snapshot.get("Service", parent.namespace, parent.name)
+                svc_ann = obj.meta.annotations if obj is not None else None
+            got = settings_from_annotations(d, route_ann, svc_ann)
+            self._settings[ck] = got
+        return got
+
+    def key_for(self, backend: Backend, pick: Pick[Backend]) -> ChannelKey | TLSProblem:
+        tls = backend.tls
+        target = endpoint_target(pick.address, pick.port)
+        t = self.target
+        if tls is None:
+            name = t.host if self._tls else None
+            return ChannelKey(ENDPOINT, target, pick.address, pick.port, name, None,
+                              t.authority)
+        name = self._names.get(tls)
+        if name is None:
+            name = self._names[tls] = tls_name(tls, spiffe_via_dns_san=self.spiffe_via_dns_san)
+        if isinstance(name, TLSProblem):
+            return name
+        return ChannelKey(ENDPOINT, target, pick.address, pick.port, name, tls.ca_pem,
+                          t.authority)
+
+
+def _answer_of(d: Decision) -> Answer:
+    status = d.status or 500
+    if d.reasons:
+        why = "; ".join(d.reasons)
+    elif status == 404:
+        why = "no route matches this call"
+    else:
+        why = f"rejected by the route ({status})"
+    if d.action is Action.REDIRECT:
+        why = f"the route redirects to {d.location}; gRPC calls cannot follow redirects"
+    return Answer(answer_code(status), f"meshclient: {why}")
+
+
+class _Spy:
+    """Passes ``try_retry`` through and remembers a refusal (budget 503 vs. others)."""
+
+    __slots__ = ("budget", "denied")
+
+    def __init__(self, budget: Any) -> None:
+        self.budget = budget
+        self.denied = False
+
+    def try_retry(self, now: float) -> bool:
+        ok: bool = self.budget.try_retry(now)
+        self.denied = not ok
+        return ok
+
+
+class CallState:
+    """One forwarded call: its decision, settings, deadline, retries and current pick."""
+
+    __slots__ = (
+        "_head",
+        "deadline",
+        "decision",
+        "delay",
+        "metadata",
+        "per_try",
+        "pick",
+        "retries",
+        "router",
+        "settings",
+        "t0",
+        "tried",
+    )
+
+    def __init__(self, router: Router, d: Decision, head: RequestHead, metadata: Metadata,
+                 timeout: float | None) -> None:
+        self.router = router
+        self.decision = d
+        self._head = head
+        self.settings = router.settings(d)
+        now = router.clock()
+        deadline = None if timeout is None else now + timeout
+        timeouts = self.settings.timeouts
+        if timeouts is not None and timeouts.request:
+            route_deadline = now + timeouts.request
+            deadline = route_deadline if deadline is None else min(deadline, route_deadline)
+        self.deadline = deadline
+        self.metadata = self._outgoing(d.request, metadata)
+        self.retries = 0
+        self.tried: set[str] = set()
+        self.pick: Pick[Backend] | None = None
+        self.t0 = now
+        self.delay = 0.0
+        self.per_try = False
+
+    def _outgoing(self, head: RequestHead, metadata: Metadata) -> Metadata:
+        if head is self._head or head.headers == self._head.headers:
+            out: list[tuple[str, str | bytes]] = list(metadata or ())
+        else:
+            # Filters changed the text metadata; binary (-bin) entries pass as they were.
+            out = list(head.headers)
+            out.extend((k, v) for k, v in metadata or () if v.__class__ is bytes)
+        token = self.router.token
+        if token is not None and head.header(token.key) is None:
+            out.append(token.pair())
+        return out or None
+
+    def next_attempt(self) -> Attempt | Answer:
+        router = self.router
+        d = self.decision
+        got = router.balancer.pick(d.backends, now=router.wall(), exclude=self.tried)
+        if got.__class__ is not Pick:
+            backend = got.backend
+            if backend is not None and not backend.valid:
+                return Answer(answer_code(backend.status),
+                              f"meshclient: {backend.reason or 'invalid backend'}")
+            return Answer(_UNAVAILABLE, f"meshclient: {got.reason}")  # type: ignore[union-attr]
+        pick: Pick[Backend] = got
+        key = router.key_for(pick.backend, pick)
+        if isinstance(key, TLSProblem):
+            router.balancer.report(pick, None, None, now=router.wall())
+            return Answer(grpc.StatusCode.FAILED_PRECONDITION, f"meshclient: {key}")
+        metadata = self.metadata
+        if d.backend_requests:
+            br = d.backend_requests[_index(d.backends, pick.backend)]
+            if br is not None and br.request is not None:
+                metadata = self._outgoing(br.request, metadata)
+        now = router.clock()
+        timeouts = self.settings.timeouts
+        timeout = attempt_timeout(timeouts, self.deadline, now)
+        per = timeouts.backend_request if timeouts is not None else None
+        self.per_try = bool(per) and (self.deadline is None or now + per < self.deadline)  # type: ignore[operator]
+        if timeout is not None and timeout <= 0.0:
+            router.balancer.report(pick, None, None, now=router.wall())
+            return Answer(_DEADLINE, "meshclient: the call's deadline has passed")
+        if self.retries == 0 and self.pick is None:
+            b = pick.backend
+            router.budgets.get(b.namespace, b.name, b.retry_constraint).record_request(now)
+        self.pick = pick
+        self.t0 = now
+        return Attempt(key, metadata, timeout)
+
+    def _outcome(self, code: grpc.StatusCode, details: str) -> Outcome | None:
+        if code is _OK:
+            return _OUTCOMES[_OK]
+        if code is _UNAVAILABLE and details.startswith("failed to connect"):
+            return _CONNECT
+        if code is _DEADLINE:
+            return _TIMEOUT if self.per_try else None
+        if code is _CANCELLED and details == "Locally cancelled by application!":
+            return None
+        return _OUTCOMES.get(code)
+
+    def finish(self, code: grpc.StatusCode, details: str) -> Outcome | None:
+        """Report the attempt's end to the balancer (exactly once per pick)."""
+        pick = self.pick
+        outcome = self._outcome(code, details)
+        if pick is not None:
+            router = self.router
+            self.pick = None
+            latency = router.clock() - self.t0
+            router.balancer.report(pick, outcome, latency if outcome else None,
+                                   now=router.wall())
+        return outcome
+
+    def abandon(self) -> None:
+        """The attempt ended without a status (a local error): only release the pick."""
+        pick = self.pick
+        if pick is not None:
+            self.pick = None
+            self.router.balancer.report(pick, None, None, now=self.router.wall())
+
+    def after(self, code: grpc.StatusCode, details: str) -> str | Answer:
+        """Report the attempt and say what follows: ``RETRY`` (after ``delay``), ``DONE``
+        (the caller gets this attempt's result) or an ``Answer`` the mesh gives instead."""
+        pick = self.pick
+        outcome = self.finish(code, details)
+        if outcome is None or code is _OK or pick is None:
+            return DONE
+        router = self.router
+        settings = self.settings
+        policy = settings.policy or CONNECT_DEFAULT
+        b = pick.backend
+        spy = _Spy(router.budgets.get(b.namespace, b.name, b.retry_constraint))
+        now = router.clock()
+        step = next_step(policy, outcome, retries=self.retries, method="POST", now=now,
+                         deadline=self.deadline, rand=router.rand, timeouts=settings.timeouts,
+                         budget=spy, idempotent=settings.idempotent)  # type: ignore[arg-type]
+        if step.retry:
+            self.retries += 1
+            self.tried.add(pick.address)
+            self.delay = step.delay
+            return RETRY
+        if step.status is None or step.kind.value == "done":
+            return DONE
+        if spy.denied:
+            return Answer(_UNAVAILABLE, f"meshclient: {step.reason} (after {code.name}: "
+                                        f"{details})")
+        if step.status == 504 and code is not _DEADLINE and self.deadline is not None:
+            return Answer(_DEADLINE, f"meshclient: {step.reason}")
+        return DONE
+
+
+def _index(backends: tuple[Backend, ...], backend: Backend) -> int:
+    for i, b in enumerate(backends):
+        if b is backend:
+            return i
+    return backends.index(backend)

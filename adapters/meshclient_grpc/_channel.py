@@ -1,0 +1,401 @@
+"""``mesh_channel``: a ``grpc.Channel`` that sends each call to the right pod.
+
+A delegating ``grpc.Channel`` (ECOSYSTEM.md §2.1): the four factories return multicallables
+that choose the endpoint per call, when the metadata is known, and send the call on that
+endpoint's own channel. Routing, balancing and retry decisions are the core's
+(``_calls.CallState``); this module only sends attempts, sleeps between them, and maps
+answers to grpc errors.
+
+Retries: unary-request calls are retried on another endpoint (``__call__``/``with_call``/
+``future``, and unary-stream calls until their first message). Stream-request calls are
+routed and reported but never retried: their request iterator cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import grpc
+
+from meshclient import Mesh
+from meshclient.balancing import BalancerConfig
+from meshclient.routing import RoutingTable
+from meshclient.store import Snapshot
+from meshclient_grpc._calls import RETRY, Answer, Attempt, CallState, Router
+from meshclient_grpc._calls_sync import LocalRpcError, MeshFuture, MeshStream, finish_from
+from meshclient_grpc._endpoints import (
+    ChannelKey,
+    ChannelStatistics,
+    Credentials,
+    EndpointChannels,
+    channel_options,
+    live_endpoints,
+)
+from meshclient_grpc._identity import TokenFile
+
+__all__ = ["MeshChannel", "mesh_channel"]
+
+_OK = grpc.StatusCode.OK
+
+
+class _Multi:
+    __slots__ = ("_de", "_method", "_owner", "_reg", "_ser")
+
+    def __init__(self, owner: MeshChannel, method: str, ser: Any, de: Any, reg: bool) -> None:
+        self._owner = owner
+        self._method = method
+        self._ser = ser
+        self._de = de
+        self._reg = reg
+
+    def _mc(self, shape: str, key: ChannelKey) -> Any:
+        pool = self._owner._pool
+        return pool.call(pool.get(key), shape, self._method, self._ser, self._de, self._reg)
+
+    def _route(self, shape: str, metadata: Any, timeout: float | None
+               ) -> tuple[Any, Attempt, CallState | None]:
+        """The multicallable and attempt of a call that is not retried (stream requests)."""
+        got = self._owner._router.begin(self._method, metadata, timeout)
+        state = None
+        if got.__class__ is CallState:
+            state = got
+            got = state.next_attempt()
+        if got.__class__ is Answer:
+            raise LocalRpcError.of(got)
+        att: Attempt = got  # type: ignore[assignment]
+        return self._mc(shape, att.key), att, state
+
+
+class _UnaryUnary(_Multi, grpc.UnaryUnaryMultiCallable):  # type: ignore[misc]
+    def __call__(self, request: Any, timeout: float | None = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: bool | None = None,
+                 compression: Any = None) -> Any:
+        return self._blocking(request, timeout, metadata, credentials, wait_for_ready,
+                              compression, False)
+
+    def with_call(self, request: Any, timeout: float | None = None, metadata: Any = None,
+                  credentials: Any = None, wait_for_ready: bool | None = None,
+                  compression: Any = None) -> Any:
+        return self._blocking(request, timeout, metadata, credentials, wait_for_ready,
+                              compression, True)
+
+    def _blocking(self, request: Any, timeout: float | None, metadata: Any, credentials: Any,
+                  wait_for_ready: bool | None, compression: Any, with_call: bool) -> Any:
+        got = self._owner._router.begin(self._method, metadata, timeout)
+        cls = got.__class__
+        if cls is Attempt:
+            att: Attempt = got  # type: ignore[assignment]
+            mc = self._mc("unary_unary", att.key)
+            send = mc.with_call if with_call else mc
+            return send(request, timeout=att.timeout, metadata=att.metadata,
+                        credentials=credentials, wait_for_ready=wait_for_ready,
+                        compression=compression)
+        if cls is Answer:
+            raise LocalRpcError.of(got)  # type: ignore[arg-type]
+        state: CallState = got  # type: ignore[assignment]
+        while True:
+            nxt = state.next_attempt()
+            if nxt.__class__ is Answer:
+                raise LocalRpcError.of(nxt)
+            att = nxt  # type: ignore[assignment]
+            mc = self._mc("unary_unary", att.key)
+            try:
+                response, call = mc.with_call(
+                    request, timeout=att.timeout, metadata=att.metadata,
+                    credentials=credentials, wait_for_ready=wait_for_ready,
+                    compression=compression)
+            except grpc.RpcError as exc:
+                what = state.after(exc.code(), exc.details() or "")
+                if what is RETRY:
+                    if state.delay > 0:
+                        time.sleep(state.delay)
+                    continue
+                if what.__class__ is Answer:
+                    raise LocalRpcError.of(what) from exc
+                raise
+            except BaseException:
+                state.abandon()
+                raise
+            state.finish(_OK, "")
+            return (response, call) if with_call else response
+
+    def future(self, request: Any, timeout: float | None = None, metadata: Any = None,
+               credentials: Any = None, wait_for_ready: bool | None = None,
+               compression: Any = None) -> Any:
+        got = self._owner._router.begin(self._method, metadata, timeout)
+        options = {"credentials": credentials, "wait_for_ready": wait_for_ready,
+                   "compression": compression}
+        if got.__class__ is Attempt:
+            att: Attempt = got
+            return self._mc("unary_unary", att.key).future(
+                request, timeout=att.timeout, metadata=att.metadata, **options)
+        if got.__class__ is Answer:
+            return LocalRpcError.of(got)
+
+        def start(att: Attempt, opts: dict[str, Any]) -> Any:
+            return self._mc("unary_unary", att.key).future(
+                request, timeout=att.timeout, metadata=att.metadata, **opts)
+
+        return MeshFuture(got, start, options)  # type: ignore[arg-type]
+
+
+class _UnaryStream(_Multi, grpc.UnaryStreamMultiCallable):  # type: ignore[misc]
+    def __call__(self, request: Any, timeout: float | None = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: bool | None = None,
+                 compression: Any = None) -> Any:
+        got = self._owner._router.begin(self._method, metadata, timeout)
+        options = {"credentials": credentials, "wait_for_ready": wait_for_ready,
+                   "compression": compression}
+        if got.__class__ is Attempt:
+            att: Attempt = got
+            return self._mc("unary_stream", att.key)(
+                request, timeout=att.timeout, metadata=att.metadata, **options)
+        if got.__class__ is Answer:
+            return LocalRpcError.of(got)
+
+        def start(att: Attempt, opts: dict[str, Any]) -> Any:
+            return self._mc("unary_stream", att.key)(
+                request, timeout=att.timeout, metadata=att.metadata, **opts)
+
+        return MeshStream(got, start, options)  # type: ignore[arg-type]
+
+
+class _StreamUnary(_Multi, grpc.StreamUnaryMultiCallable):  # type: ignore[misc]
+    def __call__(self, request_iterator: Iterator[Any], timeout: float | None = None,
+                 metadata: Any = None, credentials: Any = None,
+                 wait_for_ready: bool | None = None, compression: Any = None) -> Any:
+        return self.with_call(request_iterator, timeout, metadata, credentials,
+                              wait_for_ready, compression)[0]
+
+    def with_call(self, request_iterator: Iterator[Any], timeout: float | None = None,
+                  metadata: Any = None, credentials: Any = None,
+                  wait_for_ready: bool | None = None, compression: Any = None) -> Any:
+        mc, att, state = self._route("stream_unary", metadata, timeout)
+        try:
+            got = mc.with_call(request_iterator, timeout=att.timeout, metadata=att.metadata,
+                               credentials=credentials, wait_for_ready=wait_for_ready,
+                               compression=compression)
+        except grpc.RpcError as exc:
+            if state is not None:
+                state.finish(exc.code(), exc.details() or "")
+            raise
+        except BaseException:
+            if state is not None:
+                state.abandon()
+            raise
+        if state is not None:
+            state.finish(_OK, "")
+        return got
+
+    def future(self, request_iterator: Iterator[Any], timeout: float | None = None,
+               metadata: Any = None, credentials: Any = None,
+               wait_for_ready: bool | None = None, compression: Any = None) -> Any:
+        try:
+            mc, att, state = self._route("stream_unary", metadata, timeout)
+        except LocalRpcError as exc:
+            return exc
+        fut = mc.future(request_iterator, timeout=att.timeout, metadata=att.metadata,
+                        credentials=credentials, wait_for_ready=wait_for_ready,
+                        compression=compression)
+        if state is not None:
+            fut.add_done_callback(lambda f: finish_from(state, f))
+        return fut
+
+
+class _StreamStream(_Multi, grpc.StreamStreamMultiCallable):  # type: ignore[misc]
+    def __call__(self, request_iterator: Iterator[Any], timeout: float | None = None,
+                 metadata: Any = None, credentials: Any = None,
+                 wait_for_ready: bool | None = None, compression: Any = None) -> Any:
+        try:
+            mc, att, state = self._route("stream_stream", metadata, timeout)
+        except LocalRpcError as exc:
+            return exc
+        call = mc(request_iterator, timeout=att.timeout, metadata=att.metadata,
+                  credentials=credentials, wait_for_ready=wait_for_ready,
+                  compression=compression)
+        if state is not None:
+            call.add_done_callback(lambda f: finish_from(state, f))
+        return call
+
+
+class MeshChannel(grpc.Channel):  # type: ignore[misc]
+    """A ``grpc.Channel`` whose calls go straight to the pods their route chooses.
+
+    Build it with ``mesh_channel``; the arguments are described there.
+    """
+
+    def __init__(
+        self, mesh: Mesh, target: str, *, strict: bool = False, annotations: bool = True,
+        spiffe_via_dns_san: bool = False, root_certificates: bytes | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
+        token_file: str | os.PathLike[str] | None = None, token_key: str = "authorization",
+        options: Sequence[tuple[str, Any]] = (), retire_grace: float = 30.0,
+        balancer_config: BalancerConfig | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        token = None
+        if token_file is not None:
+            token = TokenFile(token_file, key=token_key, clock=time.monotonic)
+        self._router = Router(mesh, target, strict=strict, annotations=annotations,
+                              spiffe_via_dns_san=spiffe_via_dns_san, token=token,
+                              balancer_config=balancer_config,
+                              rand=rand or random.Random().random)
+        self._creds = Credentials(root_certificates, client_cert)
+        self._options = tuple(options)
+        self._pool: EndpointChannels[grpc.Channel] = EndpointChannels(self._make)
+        self._grace = retire_grace
+        self._timers: dict[threading.Timer, grpc.Channel] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._subscribers: list[Callable[[grpc.ChannelConnectivity], None]] = []
+        ref = weakref.ref(self)
+
+        def listener(table: RoutingTable, snapshot: Snapshot) -> None:
+            me = ref()
+            if me is not None and not me._closed:
+                me._retire(live_endpoints(snapshot))
+
+        mesh.subscribe(listener)
+
+    def _make(self, key: ChannelKey) -> grpc.Channel:
+        options = channel_options(key, self._options)
+        if key.tls_name is None:
+            return grpc.insecure_channel(key.target, options=options)
+        return grpc.secure_channel(key.target, self._creds.for_ca(key.ca), options=options)
+
+    def _retire(self, live: frozenset[tuple[str, int]]) -> None:
+        for channel in self._pool.retire(live):
+            if self._grace <= 0:
+                self._close_retired(channel, None)
+                continue
+            timer = threading.Timer(self._grace, self._close_retired)
+            timer.args = (channel, timer)
+            timer.daemon = True
+            with self._lock:
+                self._timers[timer] = channel
+            timer.start()
+
+    def _close_retired(self, channel: grpc.Channel, timer: threading.Timer | None) -> None:
+        with self._lock:
+            if timer is not None and self._timers.pop(timer, None) is None:
+                return  # close() got there first
+        channel.close()
+        self._pool.closed_one(retired=True)
+
+    # -- grpc.Channel ---------------------------------------------------------------------
+
+    def unary_unary(self, method: str, request_serializer: Any = None,
+                    response_deserializer: Any = None, _registered_method: bool = False,
+                    ) -> _UnaryUnary:
+        return _UnaryUnary(self, method, request_serializer, response_deserializer,
+                           _registered_method)
+
+    def unary_stream(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: bool = False,
+                     ) -> _UnaryStream:
+        return _UnaryStream(self, method, request_serializer, response_deserializer,
+                            _registered_method)
+
+    def stream_unary(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: bool = False,
+                     ) -> _StreamUnary:
+        return _StreamUnary(self, method, request_serializer, response_deserializer,
+                            _registered_method)
+
+    def stream_stream(self, method: str, request_serializer: Any = None,
+                      response_deserializer: Any = None, _registered_method: bool = False,
+                      ) -> _StreamStream:
+        return _StreamStream(self, method, request_serializer, response_deserializer,
+                             _registered_method)
+
+    def subscribe(self, callback: Callable[[grpc.ChannelConnectivity], None],
+                  try_to_connect: bool = False) -> None:
+        """Calls ``callback(READY)``: a mesh channel has no single connection state (each
+        endpoint has its own, and calls go wherever one is usable)."""
+        self._subscribers.append(callback)
+        callback(grpc.ChannelConnectivity.READY)
+
+    def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def close(self) -> None:
+        """Close every endpoint channel now (in-flight calls on them are cancelled)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            timers, self._timers = self._timers, {}
+        for timer, channel in timers.items():
+            timer.cancel()
+            channel.close()
+            self._pool.closed_one(retired=True)
+        for channel in self._pool.drain():
+            channel.close()
+            self._pool.closed_one(retired=False)
+
+    def __enter__(self) -> MeshChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def statistics(self) -> ChannelStatistics:
+        """Counters of the underlying channels (``repr`` shows them too)."""
+        return self._pool.statistics()
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (f"<MeshChannel {self._router.target.authority} open={s.open} "
+                f"retired={s.retired} closed={s.closed}>")
+
+
+def mesh_channel(
+    mesh: Mesh, target: str, *, strict: bool = False, annotations: bool = True,
+    spiffe_via_dns_san: bool = False, root_certificates: bytes | None = None,
+    client_cert: tuple[bytes, bytes] | None = None,
+    token_file: str | os.PathLike[str] | None = None, token_key: str = "authorization",
+    options: Sequence[tuple[str, Any]] = (), retire_grace: float = 30.0,
+    balancer_config: BalancerConfig | None = None, rand: Callable[[], float] | None = None,
+) -> MeshChannel:
+    """A ``grpc.Channel`` that routes, balances, retries and secures each call by the mesh.
+
+    Stubs work on it unchanged (``GreeterStub(mesh_channel(mesh, "grpc://greeter.shop:80"))``).
+
+    Args:
+        mesh: The mesh configuration.
+        target: ``grpc://host:port`` (plaintext), ``grpcs://host:port`` (TLS, verifying
+            ``host``) or ``host:port`` (plaintext; port 443 when left out).
+        strict: Fail calls for hosts that are not the mesh's with FAILED_PRECONDITION
+            instead of passing them through on a plain channel to ``target``.
+        annotations: Read Linkerd-style retry/timeout annotations on GRPCRoutes and
+            Services (SPEC-NOTES §6); False turns them off.
+        spiffe_via_dns_san: Honour BackendTLSPolicies that name only URI SANs (SPIFFE IDs)
+            by verifying ``validation.hostname`` as a DNS SAN of the workload certificate;
+            without it such calls fail with FAILED_PRECONDITION (grpcio cannot check URIs).
+        root_certificates: PEM roots for TLS hops without a policy CA; None: system roots.
+        client_cert: ``(certificate_chain_pem, private_key_pem)`` for backend mTLS.
+        token_file: A projected service-account token, sent on each mesh call as
+            ``token_key`` metadata (re-read when it rotates) unless the call has that key.
+        token_key: ``authorization`` (sends ``Bearer <token>``) or a key of your own.
+        options: Extra grpc channel options for every underlying channel.
+        retire_grace: Seconds an endpoint's channel stays open after the endpoint leaves
+            the EndpointSlices, so calls on it can finish.
+        balancer_config: Balancer settings, used if this is the first balancer of ``mesh``.
+        rand: Uniform floats in [0, 1) for weights and jitter (tests: a seeded one).
+
+    Raises:
+        ValueError: ``target`` cannot be parsed.
+        OSError: ``token_file`` cannot be read.
+    """
+    return MeshChannel(mesh, target, strict=strict, annotations=annotations,
+                       spiffe_via_dns_san=spiffe_via_dns_san,
+                       root_certificates=root_certificates, client_cert=client_cert,
+                       token_file=token_file, token_key=token_key, options=options,
+                       retire_grace=retire_grace, balancer_config=balancer_config, rand=rand)
