@@ -34,9 +34,6 @@ from meshclient.sources._kubernetes import DEFAULT_SYNC_TIMEOUT as DEFAULT_SYNC_
 from meshclient.sources._kubernetes import KubernetesRunner as KubernetesRunner
 from meshclient.sources._kubernetes import Whereabouts as Whereabouts
 from meshclient.sources._kubernetes import whereabouts as whereabouts
-from meshclient.sources._jwks import DEFAULT_JWKS_MAX_AGE as DEFAULT_JWKS_MAX_AGE
-from meshclient.sources._jwks import DEFAULT_JWKS_MIN_REFRESH as DEFAULT_JWKS_MIN_REFRESH
-from meshclient.sources._jwks import JwksKeys as JwksKeys
 from meshclient.sources._manifests import SUFFIXES as SUFFIXES
 from meshclient.sources._manifests import FileStat as FileStat
 from meshclient.sources._manifests import ManifestFile as ManifestFile
@@ -46,8 +43,6 @@ from meshclient.sources._yaml import LOADER as LOADER
 
 __all__ = [
     "DEFAULT_DEBOUNCE",
-    "DEFAULT_JWKS_MAX_AGE",
-    "DEFAULT_JWKS_MIN_REFRESH",
     "DEFAULT_JWKS_MAX_AGE",
     "DEFAULT_JWKS_MIN_REFRESH",
     "DEFAULT_KINDS",
@@ -61,7 +56,6 @@ __all__ = [
     "FileSource",
     "FileSourceStatus",
     "FileStat",
-    "JwksKeys",
     "JwksKeys",
     "KindSpec",
     "KindStatus",
