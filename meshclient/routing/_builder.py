@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -17,9 +17,11 @@ from meshclient.model import (
 )
 from meshclient.routing import _status as st
 from meshclient.routing._backends import Resolver
+from meshclient.routing._decision import ParentInfo
 from meshclient.routing._hostnames import intersect
 from meshclient.routing._listeners import EffectiveListener, GatewayListeners
-from meshclient.routing._table import Entry
+from meshclient.routing._table import Entry, Tier, build_tier, entry_for
+from meshclient.routing._targets import RuleTarget, compile_rule
 from meshclient.store import Snapshot
 
 __all__ = [
@@ -63,6 +65,9 @@ def route_order(route: HTTPRoute | GRPCRoute) -> tuple[float, str]:
     return (route.meta.creation, route.meta.ns_name)
 
 
+RuleKey = tuple[int, int, ParentInfo, bool, "str | None"]
+
+
 @attrs.define
 class Builder:
     snapshot: Snapshot
@@ -92,6 +97,126 @@ class Builder:
     grpc_refs: list[tuple[int, GRPCRoute, tuple[tuple[str, ...], ...]]] = attrs.field(factory=list)
     # (GRPCRoute namespace/name, listener key) where an older HTTPRoute holds the hostnames
     grpc_lost: set[tuple[str, tuple[str, ...]]] = attrs.field(factory=set)
+
+    # Rule targets of the previous table, reusable when nothing they resolve against changed.
+    reusable: Mapping[RuleKey, tuple[object, RuleTarget]] = attrs.field(factory=dict)
+    targets: dict[RuleKey, tuple[object, RuleTarget]] = attrs.field(factory=dict)
+    reusable_entries: Mapping[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(
+        factory=dict)
+    entries: dict[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(factory=dict)
+    reusable_plain: Mapping[tuple[object, ...], tuple[object, RuleTarget]] = attrs.field(
+        factory=dict)
+    plain: dict[tuple[object, ...], tuple[object, RuleTarget]] = attrs.field(factory=dict)
+    # Per HTTPRoute (by id, the object kept alongside): what compiling it added to the table.
+    reusable_routes: Mapping[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(
+        factory=dict)
+    routes: dict[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(factory=dict)
+    log: list[tuple[Any, ...]] | None = None
+    # Tiers by the identities of their entries, and unrouted Services' ports, for reuse.
+    reusable_tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict)
+    tiers: dict[tuple[int, ...], Tier] = attrs.field(factory=dict)
+    reusable_services: Mapping[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
+    services: dict[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
+
+    def tier(self, items: Sequence[tuple[HTTPRouteMatch, Entry]]) -> Tier:
+        """``build_tier``, reusing the previous table's tier for the very same entries.
+
+        The key holds entry ids; the tier it maps to holds the entries themselves, so no id
+        in a live key can belong to another object.
+        """
+        key = tuple(id(e) for _, e in items)
+        found = self.reusable_tiers.get(key)
+        if found is None:
+            found = build_tier(items)
+        self.tiers[key] = found
+        return found
+
+    def rule_target(
+        self,
+        route: HTTPRoute | GRPCRoute,
+        rule: HTTPRouteRule | GRPCRouteRule,
+        parent: ParentInfo,
+        *,
+        mesh: bool,
+        gateway_address: str | None,
+    ) -> RuleTarget:
+        """``compile_rule``, reusing the previous table's result for an unchanged route."""
+        key = (id(route), rule.index, parent, mesh, gateway_address)
+        found = self.reusable.get(key)
+        # The route object is kept with its target, so its id cannot have been reused.
+        if found is None or found[0] is not route:
+            found = (route, compile_rule(route, rule, parent, self.resolver, mesh=mesh,
+                                         gateway_address=gateway_address))
+        self.targets[key] = found
+        if self.log is not None:
+            self.log.append(("target", key, found))
+        return found[1]
+
+    def entry(self, target: RuleTarget, match: HTTPRouteMatch, order: tuple[object, ...],
+              index: int) -> Entry:
+        """``entry_for``, reusing the previous table's entry for a reused target."""
+        key = (id(target), index)
+        found = self.reusable_entries.get(key)
+        if found is None or found[0] is not target:
+            found = (target, entry_for(target, match, order))
+        self.entries[key] = found
+        if self.log is not None:
+            self.log.append(("entry", key, found))
+        return found[1]
+
+    # -- what a route contributes, recorded so an unchanged route can replay it ----------
+
+    def add_status(self, status: st.ObjectStatus) -> None:
+        self.statuses.append(status)
+        if self.log is not None:
+            self.log.append(("status", status))
+
+    def add_listener_entry(self, lkey: tuple[str, ...], el: EffectiveListener,
+                           host: str | None, match: HTTPRouteMatch, entry: Entry) -> None:
+        self.listener_entries.setdefault(lkey, (el, {}))[1].setdefault(host, []).append(
+            (match, entry))
+        if self.log is not None:
+            self.log.append(("listener", lkey, el, host, match, entry))
+
+    def add_mesh_entry(self, key: tuple[str, str, int], consumer: str | None,
+                       match: HTTPRouteMatch, entry: Entry) -> None:
+        producers, consumers = self.mesh_entries.setdefault(key, ([], {}))
+        bucket = producers if consumer is None else consumers.setdefault(consumer, [])
+        bucket.append((match, entry))
+        if self.log is not None:
+            self.log.append(("mesh", key, consumer, match, entry))
+
+    def add_grpc_lost(self, lost: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        lost = list(lost)
+        self.grpc_lost.update(lost)
+        if self.log is not None and lost:
+            self.log.append(("lost", lost))
+
+    def replay(self, log: Sequence[tuple[Any, ...]]) -> None:
+        """Apply what an unchanged route contributed to the previous table."""
+        for op in log:
+            kind = op[0]
+            if kind == "listener":
+                self.add_listener_entry(*op[1:])
+            elif kind == "target":
+                self.targets[op[1]] = op[2]
+            elif kind == "entry":
+                self.entries[op[1]] = op[2]
+            elif kind == "status":
+                self.add_status(op[1])
+            elif kind == "mesh":
+                self.add_mesh_entry(*op[1:])
+            else:
+                self.add_grpc_lost(op[1])
+
+    def reuse(self, key: tuple[object, ...], owner: object,
+              make: Callable[[], RuleTarget]) -> RuleTarget:
+        """A target built from ``owner`` alone (a Service's own), reused while it is unchanged."""
+        found = self.reusable_plain.get(key)
+        if found is None or found[0] is not owner:
+            found = (owner, make())
+        self.plain[key] = found
+        return found[1]
 
     def listener_key(self, el: EffectiveListener) -> tuple[str, ...]:
         return (

@@ -24,7 +24,6 @@ from meshclient.routing._builder import (
 )
 from meshclient.routing._decision import ParentInfo
 from meshclient.routing._grpc import GrpcEntry, grpc_entry
-from meshclient.routing._targets import compile_rule
 
 __all__ = ["compile_grpc_routes", "grpc_claims", "settle_grpc_losers"]
 
@@ -109,7 +108,7 @@ def _entries(b: Builder, route: GRPCRoute, rules: list[GRPCRouteRule], parent: P
              problems: list[str]) -> list[GrpcEntry]:
     out = []
     for rule in rules:
-        target = compile_rule(route, rule, parent, b.resolver, mesh=mesh,
+        target = b.rule_target(route, rule, parent, mesh=mesh,
                               gateway_address=gateway_address)
         problems.extend(target.problems)
         for mi, match in enumerate(rule.matches):

@@ -17,8 +17,6 @@ from meshclient.routing._builder import (
 from meshclient.routing._decision import (
     ParentInfo,
 )
-from meshclient.routing._table import entry_for
-from meshclient.routing._targets import compile_rule
 
 __all__ = ["compile_http_route"]
 
@@ -26,12 +24,29 @@ __all__ = ["compile_http_route"]
 def compile_http_route(
     b: Builder, route: HTTPRoute, gateways: GatewayMap, grpc_claims: GrpcClaims
 ) -> None:
+    """Attach and compile one HTTPRoute, or replay it when it and its world are unchanged."""
+    found = b.reusable_routes.get(id(route))
+    if found is not None and found[0] is route:
+        b.replay(found[1])
+        b.routes[id(route)] = found
+        return
+    b.log = []
+    try:
+        _compile_http_route(b, route, gateways, grpc_claims)
+        b.routes[id(route)] = (route, b.log)
+    finally:
+        b.log = None
+
+
+def _compile_http_route(
+    b: Builder, route: HTTPRoute, gateways: GatewayMap, grpc_claims: GrpcClaims
+) -> None:
     valid_rules = [r for r in route.rules if not r.errors]
     dropped = [r for r in route.rules if r.errors]
     for ref in route.parent_refs:
         parent_desc = ref.describe()
         if route.errors:
-            b.statuses.append(
+            b.add_status(
                 route_status(
                     route,
                     parent_desc,
@@ -49,7 +64,7 @@ def compile_http_route(
             continue
         if not valid_rules:
             first = dropped[0].errors[0]
-            b.statuses.append(
+            b.add_status(
                 route_status(
                     route,
                     parent_desc,
@@ -71,7 +86,7 @@ def compile_http_route(
         att = attach_to_gateway(b.snapshot, route, ref, gateways)
         if att is None:
             if ref.kind in ("Gateway", "ListenerSet"):
-                b.statuses.append(
+                b.add_status(
                     route_status(
                         route,
                         parent_desc,
@@ -102,7 +117,7 @@ def compile_http_route(
                 # the older route is accepted, the other is not.
                 continue
             kept += 1
-            b.grpc_lost.update(
+            b.add_grpc_lost(
                 (g.meta.ns_name, lkey)
                 for g, ghosts in grpc_claims.get(lkey, ())
                 if route_order(route) < route_order(g) and hosts_overlap(hosts, ghosts)
@@ -114,16 +129,15 @@ def compile_http_route(
                 kind=ref.kind, namespace=ref.namespace, name=ref.name, section=el.listener.name
             )
             address = gw.addresses[0] if gw.addresses else None
-            _, by_host = b.listener_entries.setdefault(lkey, (el, {}))
             for rule in valid_rules:
-                target = compile_rule(
-                    route, rule, parent, b.resolver, mesh=False, gateway_address=address
+                target = b.rule_target(
+                    route, rule, parent, mesh=False, gateway_address=address
                 )
                 problems.extend(target.problems)
                 for mi, match in enumerate(rule.matches):
-                    entry = entry_for(target, match, (*route_order(route), rule.index, mi))
+                    entry = b.entry(target, match, (*route_order(route), rule.index, mi), mi)
                     for host in hosts:
-                        by_host.setdefault(host, []).append((match, entry))
+                        b.add_listener_entry(lkey, el, host, match, entry)
         if att.listeners and not kept:
             condition = st.Condition(
                 type="Accepted",
@@ -133,7 +147,7 @@ def compile_http_route(
             )
         if not att.listeners:
             problems = _static_problems(b, route, valid_rules, mesh=False)
-        b.statuses.append(
+        b.add_status(
             route_status(route, parent_desc, condition, problems, dropped, valid_rules)
         )
 
@@ -145,7 +159,7 @@ def _static_problems(
     out: list[str] = []
     for rule in rules:
         out.extend(
-            compile_rule(route, rule, parent, b.resolver, mesh=mesh, gateway_address=None).problems
+            b.rule_target(route, rule, parent, mesh=mesh, gateway_address=None).problems
         )
     return out
 
@@ -182,18 +196,16 @@ def _attach_mesh(
         for port in att.ports:
             if port in conflicted:
                 continue
-            producers, consumers = b.mesh_entries.setdefault(
-                (svc.meta.namespace, svc.meta.name, port), ([], {})
-            )
-            bucket = producers if att.producer else consumers.setdefault(route.meta.namespace, [])
+            key = (svc.meta.namespace, svc.meta.name, port)
+            consumer = None if att.producer else route.meta.namespace
             for rule in valid_rules:
-                target = compile_rule(
-                    route, rule, parent, b.resolver, mesh=True, gateway_address=None
+                target = b.rule_target(
+                    route, rule, parent, mesh=True, gateway_address=None
                 )
                 problems.extend(target.problems)
                 for mi, match in enumerate(rule.matches):
-                    entry = entry_for(target, match, (*route_order(route), rule.index, mi))
-                    bucket.append((match, entry))
-    b.statuses.append(
+                    entry = b.entry(target, match, (*route_order(route), rule.index, mi), mi)
+                    b.add_mesh_entry(key, consumer, match, entry)
+    b.add_status(
         route_status(route, ref.describe(), condition, problems, dropped, valid_rules)
     )

@@ -132,7 +132,7 @@ def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Clai
                 el.listener.hostname,
                 ListenerRoutes(
                     parent=parent,
-                    table=build_host_table(by_host),
+                    table=build_host_table(by_host, b.tier),
                     grpc=build_host_table(grpc_by_host, build_grpc_tier) if grpc_by_host else None,
                 ),
             )
@@ -171,32 +171,52 @@ def build_services(b: Builder) -> dict[str, dict[int, ServicePort]]:
     for (ns, name), svc in sorted(b.resolver.services.items()):
         if svc.headless or svc.type == "ExternalName" or not svc.ports:
             continue
-        ports: dict[int, ServicePort] = {}
-        for p in svc.ports:
-            parent = ParentInfo(kind="Service", namespace=ns, name=name, section=p.name or None)
-            producers, consumers = b.mesh_entries.get((ns, name, p.port), ([], {}))
-            chosen = producers
-            if client_ns is not None and client_ns != ns and consumers.get(client_ns):
-                # G1686: a client's own (consumer) routes shadow the producer's for it.
-                chosen = consumers[client_ns]
-            table = build_host_table({None: chosen}) if chosen else None
-            grpc_producers, grpc_consumers = b.grpc_mesh_entries.get((ns, name, p.port), ([], {}))
-            grpc_chosen = grpc_producers
-            if client_ns is not None and client_ns != ns and grpc_consumers.get(client_ns):
-                grpc_chosen = grpc_consumers[client_ns]
-            grpc = None
-            if grpc_chosen:
-                # G1294: GRPCRoute > HTTPRoute on one Service port.
-                grpc = build_host_table({None: grpc_chosen}, build_grpc_tier)
-                table = None
-            plain = _plain_target(b, svc, p.port, parent)
-            ports[p.port] = ServicePort(parent=parent, table=table, plain=plain, grpc=grpc)
+        routed = any(
+            (ns, name, p.port) in b.mesh_entries or (ns, name, p.port) in b.grpc_mesh_entries
+            for p in svc.ports
+        )
+        previous = b.reusable_services.get((ns, name))
+        if not routed and previous is not None and previous[0] is svc:
+            # An unchanged Service no route points at: its ports are as they were.
+            ports = previous[1]
+            b.services[(ns, name)] = previous
+        else:
+            ports = _service_ports(b, svc, ns, name, client_ns)
+            if not routed:
+                b.services[(ns, name)] = (svc, ports)
         forms = [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{domain}", *svc.cluster_ips]
         if client_ns == ns:
             forms.append(name)
         for form in forms:
             out.setdefault(form.lower(), ports)
     return out
+
+
+def _service_ports(
+    b: Builder, svc: Service, ns: str, name: str, client_ns: str | None
+) -> dict[int, ServicePort]:
+    ports: dict[int, ServicePort] = {}
+    for p in svc.ports:
+        parent = ParentInfo(kind="Service", namespace=ns, name=name, section=p.name or None)
+        producers, consumers = b.mesh_entries.get((ns, name, p.port), ([], {}))
+        chosen = producers
+        if client_ns is not None and client_ns != ns and consumers.get(client_ns):
+            # G1686: a client's own (consumer) routes shadow the producer's for it.
+            chosen = consumers[client_ns]
+        table = build_host_table({None: chosen}) if chosen else None
+        grpc_producers, grpc_consumers = b.grpc_mesh_entries.get((ns, name, p.port), ([], {}))
+        grpc_chosen = grpc_producers
+        if client_ns is not None and client_ns != ns and grpc_consumers.get(client_ns):
+            grpc_chosen = grpc_consumers[client_ns]
+        grpc = None
+        if grpc_chosen:
+            # G1294: GRPCRoute > HTTPRoute on one Service port.
+            grpc = build_host_table({None: grpc_chosen}, build_grpc_tier)
+            table = None
+        plain = b.reuse((ns, name, p.port), svc,
+                        lambda: _plain_target(b, svc, p.port, parent))  # noqa: B023
+        ports[p.port] = ServicePort(parent=parent, table=table, plain=plain, grpc=grpc)
+    return ports
 
 
 def _plain_target(b: Builder, svc: Service, port: int, parent: ParentInfo) -> RuleTarget:
