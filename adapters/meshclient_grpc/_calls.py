@@ -33,6 +33,7 @@ from meshclient_grpc._endpoints import (
     PASSTHROUGH,
     ChannelKey,
     endpoint_target,
+    parse_target,
 )
 from meshclient_grpc._identity import TokenFile
 from meshclient_grpc._policy import (
@@ -46,8 +47,7 @@ from meshclient_grpc._policy import (
     tls_name,
 )
 
-__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "Target",
-           "parse_target"]
+__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router"]
 
 Metadata = Sequence[tuple[str, str | bytes]] | None
 
@@ -84,54 +84,6 @@ class Attempt:
         self.key = key
         self.metadata = metadata
         self.timeout = timeout
-
-
-class Target:
-    """What the caller dialled: ``grpc://host:port``, ``grpcs://host:port`` or ``host:port``."""
-
-    __slots__ = ("authority", "host", "plain", "port", "scheme")
-
-    def __init__(self, scheme: str, host: str, port: int, authority: str, plain: str) -> None:
-        self.scheme = scheme
-        self.host = host
-        self.port = port
-        self.authority = authority
-        """The ``:authority`` calls carry (as written, port included when given)."""
-        self.plain = plain
-        """The target a plain grpc channel would be given (passthrough)."""
-
-
-def parse_target(target: str) -> Target:
-    """Parse a mesh channel target.
-
-    Raises:
-        ValueError: ``target`` has no host, an invalid port or an unknown scheme.
-    """
-    rest = target
-    scheme = "grpc"
-    if "://" in target:
-        scheme, _, rest = target.partition("://")
-        scheme = scheme.lower()
-        if scheme == "dns":
-            scheme, rest = "grpc", rest.lstrip("/")
-        elif scheme not in ("grpc", "grpcs"):
-            raise ValueError(f"target {target!r}: scheme {scheme!r} is not grpc, grpcs or dns")
-    rest = rest.rstrip("/")
-    if rest.startswith("["):
-        end = rest.find("]")
-        host, port_text = rest[1:end], rest[end + 2:] if end > 0 else ""
-    else:
-        host, colon, port_text = rest.rpartition(":")
-        if not colon:
-            host, port_text = rest, ""
-    default = 80 if scheme == "grpc" and "://" in target else 443
-    if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
-        raise ValueError(f"target {target!r}: {port_text!r} is not a port")
-    if not host:
-        raise ValueError(f"target {target!r} has no host")
-    port = int(port_text) if port_text else default
-    return Target(scheme, host.lower(), port, rest.lower(), f"{rest}" if port_text else
-                  f"{rest}:{port}")
 
 
 class Router:
@@ -184,6 +136,28 @@ class Router:
                               "sent")
             return Attempt(self.passthrough, metadata, timeout)
         return _answer_of(d)
+
+    def describe(self, method: str, metadata: Metadata = None) -> dict[str, Any]:
+        """What a call would do, without sending it: ``resolve --json`` plus the retry and
+        timeout settings gRPC calls run under, with the source of the retry policy."""
+        t = self.target
+        headers = tuple((k.lower(), v) for k, v in metadata or () if v.__class__ is str)
+        d = self.mesh.decide(RequestHead("POST", t.scheme, t.host, t.port, method,
+                                         headers))
+        out = d.to_json()
+        if d.action is Action.FORWARD and d.via is Via.DIRECT:
+            s = self.settings(d)
+            policy = s.policy or CONNECT_DEFAULT
+            out["retry"] = {"attempts": policy.attempts, "codes": sorted(policy.codes),
+                            "backoff": policy.backoff, "source": policy.source}
+            if s.timeouts is not None:
+                out["timeouts"] = {"request": s.timeouts.request,
+                                   "backend_request": s.timeouts.backend_request}
+            if s.problems:
+                out["annotation_problems"] = list(s.problems)
+        elif d.action is Action.PASSTHROUGH and self.strict:
+            out["refused"] = "strict mode"
+        return out
 
     def _gateway_key(self, d: Decision) -> ChannelKey:
         # The real gateway applies the rule (that is why the call goes there): the call as

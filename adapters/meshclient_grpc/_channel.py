@@ -346,6 +346,15 @@ class MeshChannel(grpc.Channel):  # type: ignore[misc]
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def describe(self, method: str, metadata: Any = None) -> dict[str, Any]:
+        """What a call to ``method`` with ``metadata`` would do (nothing is sent).
+
+        The ``resolve --json`` object of its decision, plus ``retry`` (attempts, codes as the
+        core's HTTP statuses, backoff and ``source``: an HTTPRoute rule, the GRPCRoute's or
+        Service's annotations, or the connect-failure default) and ``timeouts``.
+        """
+        return self._router.describe(method, metadata)
+
     def statistics(self) -> ChannelStatistics:
         """Counters of the underlying channels (``repr`` shows them too)."""
         return self._pool.statistics()

@@ -33,9 +33,11 @@ __all__ = [
     "ChannelStatistics",
     "Credentials",
     "EndpointChannels",
+    "Target",
     "channel_options",
     "endpoint_target",
     "live_endpoints",
+    "parse_target",
 ]
 
 C = TypeVar("C")
@@ -56,6 +58,54 @@ DEFAULT_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
 ENDPOINT: Final = "endpoint"
 GATEWAY: Final = "gateway"
 PASSTHROUGH: Final = "passthrough"
+
+
+class Target:
+    """What the caller dialled: ``grpc://host:port``, ``grpcs://host:port`` or ``host:port``."""
+
+    __slots__ = ("authority", "host", "plain", "port", "scheme")
+
+    def __init__(self, scheme: str, host: str, port: int, authority: str, plain: str) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.authority = authority
+        """The ``:authority`` calls carry (as written, port included when given)."""
+        self.plain = plain
+        """The target a plain grpc channel would be given (passthrough)."""
+
+
+def parse_target(target: str) -> Target:
+    """Parse a mesh channel target.
+
+    Raises:
+        ValueError: ``target`` has no host, an invalid port or an unknown scheme.
+    """
+    rest = target
+    scheme = "grpc"
+    if "://" in target:
+        scheme, _, rest = target.partition("://")
+        scheme = scheme.lower()
+        if scheme == "dns":
+            scheme, rest = "grpc", rest.lstrip("/")
+        elif scheme not in ("grpc", "grpcs"):
+            raise ValueError(f"target {target!r}: scheme {scheme!r} is not grpc, grpcs or dns")
+    rest = rest.rstrip("/")
+    if rest.startswith("["):
+        end = rest.find("]")
+        host, port_text = rest[1:end], rest[end + 2:] if end > 0 else ""
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon:
+            host, port_text = rest, ""
+    default = 80 if scheme == "grpc" and "://" in target else 443
+    if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
+        raise ValueError(f"target {target!r}: {port_text!r} is not a port")
+    if not host:
+        raise ValueError(f"target {target!r} has no host")
+    port = int(port_text) if port_text else default
+    return Target(scheme, host.lower(), port, rest.lower(), f"{rest}" if port_text else
+                  f"{rest}:{port}")
 
 
 class ChannelKey(NamedTuple):

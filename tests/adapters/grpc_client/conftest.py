@@ -324,3 +324,19 @@ def client(request: pytest.FixtureRequest) -> Iterator[Callable[..., Client]]:
         c.close()
     if loop is not None:
         loop.close()
+
+
+def update(mesh: Mesh, *objects: Obj | list[Obj]) -> None:
+    """Replace the mesh's objects with these, as a source reload does."""
+    from meshclient.model import parse_object
+
+    flat: list[Obj] = []
+    for o in objects:
+        flat.extend(o if isinstance(o, list) else [o])
+    parsed = []
+    for raw in flat:
+        got, _errors = parse_object(raw, "default")
+        if got is not None:
+            parsed.append(got)
+    mesh.store.replace(parsed, [])
+    mesh.refresh()
