@@ -209,8 +209,13 @@ class Router:
             name = self._names[tls] = tls_name(tls, spiffe_via_dns_san=self.spiffe_via_dns_san)
         if isinstance(name, TLSProblem):
             return name
+        # grpc-core refuses a call whose :authority the verified certificate does not match
+        # ("call host does not match SSL server name"), and grpcio has no per-call authority:
+        # over a BackendTLSPolicy the pod sees the verified name (with the caller's port).
+        port = t.authority[len(t.host):] if t.authority.startswith(t.host) else ""
+        authority = f"{name}{port}"
         return ChannelKey(ENDPOINT, target, pick.address, pick.port, name, tls.ca_pem,
-                          t.authority)
+                          authority)
 
 
 def _answer_of(d: Decision) -> Answer:

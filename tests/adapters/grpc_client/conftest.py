@@ -1,6 +1,6 @@
 """Real gRPC servers on loopback for the mesh channel tests, and manifests pointing at them.
 
-Each ``Server`` is a grpcio server on its own loopback address (127.0.0.N, port 0), so every
+Each ``Server`` is a grpcio server on its own loopback address (127.1.x.y, port 0), so every
 endpoint has a distinct IP as pods do. It serves ``test.Echo`` with bytes in and out through
 one generic handler, records each call (method and metadata), and behaves as the test sets:
 fail with a status, sleep, or answer with its name.
@@ -24,7 +24,9 @@ from tests.routing import helpers as h
 
 Obj = dict[str, Any]
 SERVICE = "test.Echo"
-_addresses = itertools.count(150)
+_addresses = itertools.count()
+TLS = tuple[bytes, bytes] | Callable[[str], tuple[bytes, bytes]] | None
+"""(certificate chain PEM, key PEM), or a function of the server's host giving them."""
 
 
 class Seen:
@@ -36,9 +38,12 @@ class Seen:
 class Server:
     """One endpoint: a grpcio server recording calls and answering by its settings."""
 
-    def __init__(self, name: str, *, tls: tuple[bytes, bytes] | None = None) -> None:
+    def __init__(self, name: str, *, tls: TLS = None, client_ca: bytes | None = None) -> None:
         self.name = name
-        self.host = f"127.0.0.{next(_addresses)}"
+        n = next(_addresses)
+        self.host = f"127.1.{n // 250}.{n % 250 + 1}"
+        if callable(tls):
+            tls = tls(self.host)
         self.calls: list[Seen] = []
         self.fail: grpc.StatusCode | None = None
         self.fail_times = 10**9
@@ -92,7 +97,8 @@ class Server:
         if tls is None:
             self.port = self.server.add_insecure_port(f"{self.host}:0")
         else:
-            creds = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            creds = grpc.ssl_server_credentials([(tls[1], tls[0])], root_certificates=client_ca,
+                                                require_client_auth=client_ca is not None)
             self.port = self.server.add_secure_port(f"{self.host}:0", creds)
         self.server.start()
         self.alive = True
@@ -174,8 +180,8 @@ def servers() -> Iterator[Callable[..., Server]]:
     """``servers(name, tls=None)`` starts a Server; all are stopped at the end of the test."""
     made: list[Server] = []
 
-    def make(name: str, *, tls: tuple[bytes, bytes] | None = None) -> Server:
-        s = Server(name, tls=tls)
+    def make(name: str, *, tls: TLS = None, client_ca: bytes | None = None) -> Server:
+        s = Server(name, tls=tls, client_ca=client_ca)
         made.append(s)
         return s
 
@@ -193,6 +199,40 @@ def leaf(ca: trustme.CA, *names: str) -> tuple[bytes, bytes]:
     """(certificate chain PEM, private key PEM) of a server certificate for ``names``."""
     cert = ca.issue_cert(*names)
     return cert.cert_chain_pems[0].bytes(), cert.private_key_pem.bytes()
+
+
+def spiffe_cert(ca: trustme.CA, uri: str, dns: Sequence[str] = ()) -> tuple[bytes, bytes]:
+    """(cert PEM, key PEM) of a leaf with a URI SAN (trustme issues DNS/IP/email only)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri)]
+    names += [x509.DNSName(d) for d in dns]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "workload")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def call(channel: grpc.Channel, method: str = "Unary", request: bytes = b"hi",
