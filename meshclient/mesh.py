@@ -84,7 +84,7 @@ class Mesh:
         self._balancer: Balancer | None = None
         self.table: RoutingTable = compile_table(self.store.snapshot, self.options)
         self._compiled_from: Snapshot = self.store.snapshot
-        self._seen_version: int = self._compiled_from.version
+        self._seen: Snapshot = self._compiled_from
 
     # -- construction -------------------------------------------------------------------
 
@@ -147,18 +147,17 @@ class Mesh:
         """Recompile from the store's current snapshot (sources call this on change)."""
         with self._lock:
             snapshot = self.store.snapshot
-            if snapshot.version != self._seen_version:
-                changed = snapshot.changed_kinds(self._compiled_from)
+            if snapshot is not self._seen:
                 # Routing never reads EndpointSlices (only the balancer does): the most
                 # frequent change in a cluster costs a balancer update, not a recompile.
-                if changed - _ENDPOINT_KINDS:
+                if snapshot.changed_kinds(self._compiled_from) - _ENDPOINT_KINDS:
                     self.table = compile_table(snapshot, self.options)
                     self._compiled_from = snapshot
-                self._seen_version = snapshot.version
                 if self._balancer is not None and (
-                    changed & {"Service", "EndpointSlice"} or self._compiled_from is snapshot
+                    snapshot.changed_kinds(self._seen) & _BALANCER_KINDS
                 ):
                     _update_endpoints(self._balancer, snapshot)
+                self._seen = snapshot
                 for listener in tuple(self._listeners):
                     try:
                         listener(self.table, snapshot)
@@ -394,6 +393,7 @@ class Mesh:
 
 
 _ENDPOINT_KINDS: frozenset[str] = frozenset({"EndpointSlice"})
+_BALANCER_KINDS: frozenset[str] = frozenset({"Service", "EndpointSlice"})
 
 
 def _update_endpoints(balancer: Balancer, snapshot: Snapshot) -> None:

@@ -340,6 +340,16 @@ class Reflector:
             return []  # already applied (the list included it)
         return self._put(dict(raw), key, rv)
 
+    def connected(self, now: float) -> None:
+        """A watch request was answered 200: the stream is live, the kind is current."""
+        self._healthy(now)
+
+    @property
+    def current(self) -> bool:
+        """Whether the store holds this kind as the API server has it now (to the watch's
+        latency): watching on a live stream, or absent from the cluster."""
+        return self.failures == 0 and self.phase in (Phase.WATCHING, Phase.ABSENT)
+
     def watch_ended(self, now: float) -> None:
         """The server closed the watch cleanly (its timeoutSeconds): resume from here."""
         self._healthy(now)

@@ -116,7 +116,8 @@ class FakeApiServer:
         app.router.add_get("/api/v1/namespaces/{ns}/{plural}", self._resource)
         app.router.add_get("/apis/{group}/{version}/{plural}", self._resource)
         app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}", self._resource)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -164,8 +165,12 @@ class FakeApiServer:
                 return g, plural
         raise KeyError(f"the fake API server does not serve {obj['apiVersion']} {obj['kind']}")
 
-    def apply(self, obj: Mapping[str, Any]) -> Obj:
-        """Create or update ``obj``; returns the stored copy with its new resourceVersion."""
+    def apply(self, obj: Mapping[str, Any], *, notify: bool = True) -> Obj:
+        """Create or update ``obj``; returns the stored copy with its new resourceVersion.
+
+        ``notify=False`` changes it without telling open watches (an event lost to a
+        compaction, which only a relist can find).
+        """
         res = self._res_of(obj)
         with self._lock:
             self._rv += 1
@@ -178,10 +183,11 @@ class FakeApiServer:
             meta["resourceVersion"] = str(self._rv)
             kind = "MODIFIED" if key in self._objects[res] else "ADDED"
             self._objects[res][key] = stored
-            self._record(res, kind, stored)
+            if notify:
+                self._record(res, kind, stored)
             return stored
 
-    def delete(self, obj: Mapping[str, Any]) -> bool:
+    def delete(self, obj: Mapping[str, Any], *, notify: bool = True) -> bool:
         res = self._res_of(obj)
         meta = obj["metadata"]
         key = (meta.get("namespace", "default") if self.specs[res].namespaced else "",
@@ -193,7 +199,8 @@ class FakeApiServer:
             self._rv += 1
             gone = json.loads(json.dumps(gone))
             gone["metadata"]["resourceVersion"] = str(self._rv)
-            self._record(res, "DELETED", gone)
+            if notify:
+                self._record(res, "DELETED", gone)
             return True
 
     def _record(self, res: ResKey, kind: str, obj: Obj) -> None:
@@ -207,6 +214,11 @@ class FakeApiServer:
         with self._lock:
             return {(self.specs[r].kind, *k): v for r, objs in self._objects.items()
                     for k, v in objs.items() if kind is None or self.specs[r].kind == kind}
+
+    def bump(self, n: int) -> None:
+        """Advance the cluster's resourceVersion as changes to unwatched kinds would."""
+        with self._lock:
+            self._rv += n
 
     @property
     def resource_version(self) -> int:
@@ -320,7 +332,10 @@ class FakeApiServer:
                      query: Mapping[str, str]) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        try:
+            await resp.prepare(request)
+        except ConnectionError:  # the client went away first
+            return resp
         self.watch_count += 1
         if self.hang:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
