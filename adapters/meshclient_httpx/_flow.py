@@ -109,7 +109,7 @@ class Flow:
     # -- the generator ------------------------------------------------------------------
 
     def start(self, ex: Exchange, pools: PoolSet[Any]) -> httpx.Response | object | Step:
-        """An answer made here or ``INNER`` at once; otherwise the generator to drive."""
+        """An answer made here, ``INNER``, a one-shot ``Send``, or the generator to drive."""
         d = ex.decision
         if d.action is not Action.FORWARD:
             return self._answer(ex)
@@ -118,7 +118,48 @@ class Flow:
                 ex.outcome = "gateway"
                 return INNER
             return self._via_gateway(ex, pools, d.gateway_address)
+        plan = d.plan
+        if (plan.retry is None and plan.timeouts is None and not plan.mirrors
+                and plan.session_persistence is None and not d.backend_requests):
+            return self._one_shot(ex, pools)
         return self._forward(ex, pools)
+
+    def _one_shot(self, ex: Exchange, pools: PoolSet[Any]) -> Send | httpx.Response:
+        """Most requests: one attempt, no timing, nothing to retry; no generator needed.
+
+        The driver sends the returned ``Send`` and hands the reply to ``settle``.
+        """
+        d = ex.decision
+        got = self.balancer.pick(d.backends, now=self.wall())
+        if got.__class__ is not Pick:
+            return self._no_pick(ex, got)  # type: ignore[arg-type]
+        pick: Pick[Backend] = got
+        backend = pick.backend
+        head = d.request
+        if backend.mirrors:
+            self._mirror(ex, head, backend)
+        entry = pools.acquire(self.key(head, backend, pick))
+        ex.attempts = 1
+        ex.backend, ex.pick = backend, pick
+        return Send(entry, self._request(ex, head, entry, None, 0.0), None, pick)
+
+    def settle(self, ex: Exchange, op: Send, reply: Reply) -> Upstream | Exception:
+        """The outcome of a one-shot ``Send``: the response, or the error to raise.
+
+        On an error the attempt is reported here; the driver releases the lease and raises.
+        """
+        assert reply is not None and op.pick is not None
+        response, error, _ = reply
+        if response is not None:
+            return Upstream(response, op.entry, op.pick, ex.start,
+                            _response_edits(ex.decision, op.pick.backend), _NO_HEADERS)
+        assert error is not None
+        kind = failure_of(error, False)
+        self.balancer.report(op.pick, None if kind is None else self.retries.failure(kind),
+                             None, now=self.wall())
+        ex.outcome = "error"
+        ex.error = str(error) if kind is None else f"{kind.value}: {error}"
+        return error
 
     def _forward(self, ex: Exchange, pools: PoolSet[Any]) -> Step:
         d = ex.decision
@@ -286,7 +327,7 @@ class Flow:
         key = entry.key
         if head is ex.head:
             headers: RawHeaders = request.headers.raw
-            target = request.url.raw_path
+            target = head.path.encode("ascii")  # == url.raw_path, without rebuilding it
         else:
             headers = encode_headers(head.headers)
             target = encode_path(head.path)

@@ -161,8 +161,14 @@ class MeshTransport(_Base, httpx.BaseTransport):
             return self._inner.handle_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
         flow: Any = self._s.flow.start(ex, self._pools)
+        if flow.__class__ is Send:
+            result: Any = self._s.flow.settle(ex, flow, self._send(flow, request))
+            if result.__class__ is Upstream:
+                return self._response(ex, result, _SyncStream(self, ex, result))
+            self._release(flow.entry)
+            self._observe(ex, None)
+            raise result
         reply: Any = None
-        result: Any
         try:
             while flow.__class__ is GeneratorType:
                 op = flow.send(reply)
@@ -312,8 +318,14 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
         flow: Any = self._s.flow.start(ex, self._pools)
+        if flow.__class__ is Send:
+            result: Any = self._s.flow.settle(ex, flow, await self._send(flow, request))
+            if result.__class__ is Upstream:
+                return self._response(ex, result, _AsyncStream(self, ex, result))
+            await self._release(flow.entry)
+            self._observe(ex, None)
+            raise result
         reply: Any = None
-        result: Any
         try:
             while flow.__class__ is GeneratorType:
                 op = flow.send(reply)
