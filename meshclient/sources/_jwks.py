@@ -228,6 +228,10 @@ class JwksKeys:
         try:
             with opener.open(request, timeout=self._timeout) as resp:
                 body = resp.read(MAX_DOCUMENT_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response (and its socket) otherwise
+            raise SourceError(f"JWKS: GET {url} answered {exc.code} (redirects are refused)"
+                              ) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SourceError(f"JWKS: GET {url} failed: {exc}") from exc
         if len(body) > MAX_DOCUMENT_BYTES:

@@ -70,7 +70,7 @@ def test_gep_spiffe_source_exact_match() -> None:
 @pytest.mark.parametrize("value", ["cluster.local/ns/a/sa/b", "spiffe://", "spiffe://td",
                                    "spiffe://TD/x", "https://td/x"])
 def test_gep_spiffe_source_malformed_config_error_fails_closed(value: str) -> None:
-    """Row 158: a SPIFFE source not `spiffe://td/...` is a ConfigError; the policy admits nothing."""
+    """Row 158: a SPIFFE source not `spiffe://td/...` is an error; the policy admits nothing."""
     manifest = gep("p", [{"sources": [{"type": "SPIFFE", "spiffe": value}]}])
     obj, errors = parse_object(manifest)
     assert isinstance(obj, GatewayAuthorizationPolicy)
@@ -139,6 +139,6 @@ def test_gep_evaluation_error_denied() -> None:
         def decide(self, req: object) -> object:
             raise RuntimeError("boom")
 
-    authz.policies = lambda: Boom()  # type: ignore[assignment,method-assign,return-value]
+    authz.policies = Boom  # type: ignore[assignment,method-assign,return-value]
     got = authz.check(method="GET", path=b"/", headers=[], now=0)
     assert not got.allowed and got.verdict.reason == "error"
