@@ -109,7 +109,10 @@ class Router:
         self._tls = t.scheme == "grpcs"
         self.passthrough = ChannelKey(PASSTHROUGH, t.plain, t.host, t.port,
                                       "" if self._tls else None, None, None)
-        self._settings: dict[tuple[object, ...], RetrySettings] = {}
+        # Both caches are keyed by the identity of prebuilt core values (a rule's Plan, a
+        # Pick) and hold them, so an id is never mistaken for another object's.
+        self._settings: dict[int, tuple[object, RetrySettings]] = {}
+        self._keys: dict[int, tuple[object, ChannelKey | TLSProblem]] = {}
         self._settings_version = -1
         self._names: dict[BackendTLS, str | TLSProblem] = {}
 
@@ -173,18 +176,19 @@ class Router:
 
     def settings(self, d: Decision) -> RetrySettings:
         """The call's retry/timeout settings, cached per snapshot version and rule."""
-        route, parent = d.route, d.parent
-        if not self.annotations:
-            if d.retry is None and d.timeouts is None:
-                return NO_SETTINGS
-            return RetrySettings(policy=d.retry, timeouts=d.timeouts)
+        plan = d.plan
         snapshot = self.mesh.snapshot
         if snapshot.version != self._settings_version:
             self._settings = {}
             self._settings_version = snapshot.version
-        ck = (route, parent, d.retry, d.timeouts)
-        got = self._settings.get(ck)
-        if got is None:
+        cached = self._settings.get(id(plan))
+        if cached is not None and cached[0] is plan:
+            return cached[1]
+        route, parent = d.route, d.parent
+        if not self.annotations:
+            got = NO_SETTINGS if d.retry is None and d.timeouts is None else RetrySettings(
+                policy=d.retry, timeouts=d.timeouts)
+        else:
             route_ann = svc_ann = None
             if route is not None and route.kind == "GRPCRoute":
                 obj = snapshot.get("GRPCRoute", route.namespace, route.name)
@@ -193,10 +197,20 @@ class Router:
                 obj = snapshot.get("Service", parent.namespace, parent.name)
                 svc_ann = obj.meta.annotations if obj is not None else None
             got = settings_from_annotations(d, route_ann, svc_ann)
-            self._settings[ck] = got
+        self._settings[id(plan)] = (plan, got)
         return got
 
     def key_for(self, backend: Backend, pick: Pick[Backend]) -> ChannelKey | TLSProblem:
+        cached = self._keys.get(id(pick))
+        if cached is not None and cached[0] is pick:
+            return cached[1]
+        if len(self._keys) > 4096:
+            self._keys = {}  # bounded: picks are rebuilt when endpoint sets change
+        got = self._key_for(backend, pick)
+        self._keys[id(pick)] = (pick, got)
+        return got
+
+    def _key_for(self, backend: Backend, pick: Pick[Backend]) -> ChannelKey | TLSProblem:
         tls = backend.tls
         target = endpoint_target(pick.address, pick.port)
         t = self.target

