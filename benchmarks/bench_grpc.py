@@ -72,7 +72,7 @@ def manifests(port: int, *, routed: bool) -> list[dict[str, Any]]:
            "addressType": "IPv4",
            "endpoints": [{"addresses": [HOST], "conditions": {"ready": True}}],
            "ports": [{"name": "grpc", "port": port}]}
-    out = [svc, eps]
+    out: list[dict[str, Any]] = [svc, eps]
     if routed:
         out.append({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
