@@ -289,3 +289,33 @@ def test_exports_are_sorted_and_complete() -> None:
                                              "RequestRecord"}
     assert issubclass(MeshTransport, httpx.BaseTransport)
     assert issubclass(AsyncMeshTransport, httpx.AsyncBaseTransport)
+
+
+def test_transport_via_gateway_without_address_goes_to_inner(client: MakeClient) -> None:
+    """With no Gateway address, a via-gateway request goes unchanged to the inner transport."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(299)
+
+    mesh = mesh_of(gateway(), service("b", []),
+                   route(h.rule(filters=[h.extension_ref()], backends=[h.backend("b")])))
+    c = client(mesh, inner=httpx.MockTransport(handler))
+    r = c.get(f"http://{HOST}/via?x=1")
+    assert r.status_code == 299
+    assert str(seen[0].url) == f"http://{HOST}/via?x=1"
+
+
+def test_transport_backend_level_redirect_answered_for_its_share(
+    backends: Make, client: MakeClient
+) -> None:
+    """A backendRef with its own RequestRedirect answers the redirect when it is picked."""
+    b = backends("b")
+    mesh = mesh_of(gateway(), service("b", [b]),
+                   route(h.rule(backends=[h.backend("b", filters=[
+                       h.redirect(hostname="elsewhere.example", status=307)])])))
+    r = client(mesh).get(f"http://{HOST}/p")
+    assert r.status_code == 307
+    assert r.headers["location"] == "http://elsewhere.example/p"
+    assert b.hits == 0
