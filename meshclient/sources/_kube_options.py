@@ -30,9 +30,11 @@ class KubeOptions:
     connect_timeout: float = 10.0
     list_timeout: float = 120.0
     page_size: int = 500
-    debounce: float = 0.05
-    """Quiet time that ends a burst of changes."""
-    max_delay: float = 0.5
+    debounce: float = 0.02
+    """Quiet time that ends a burst of changes. The events of one burst (a rollout, a
+    relist) arrive within milliseconds of each other; every change waits this long, so it
+    is kept well under the 50 ms a change may take to reach the table."""
+    max_delay: float = 0.25
     """A burst is applied at most this long after its first change, even if it goes on."""
     initial_hold: float = 10.0
     """Before the first publish, wait this long at most for every kind's list."""
