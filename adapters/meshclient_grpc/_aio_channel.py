@@ -37,6 +37,7 @@ from meshclient_grpc._endpoints import (
     live_endpoints,
 )
 from meshclient_grpc._identity import TokenFile
+from meshclient_grpc._mirror import mirror_attempts, mirror_done
 
 __all__ = ["AioMeshChannel", "aio_mesh_channel"]
 
@@ -61,8 +62,11 @@ class _Multi:
                  compression: Any = None) -> Any:
         pool = self._owner._pool
         shape = self._shape
+        state: CallState | None = None
 
         def start(att: Attempt) -> Any:
+            if state is not None and state.mirrors_due and shape == "unary_unary":
+                self._mirror(state, request)
             mc = pool.call(pool.get(att.key), shape, self._method, self._ser, self._de,
                            self._reg)
             return mc(request, timeout=att.timeout, metadata=att.metadata,
@@ -75,7 +79,8 @@ class _Multi:
             return start(got)  # type: ignore[arg-type]
         if cls is Answer:
             return LocalCall(got)  # type: ignore[arg-type]
-        state: CallState = got  # type: ignore[assignment]
+        state = got  # type: ignore[assignment]
+        assert state is not None
         if shape == "unary_unary":
             return UnaryCall(state, start)
         if shape == "unary_stream":
@@ -87,6 +92,39 @@ class _Multi:
         call = start(att)  # type: ignore[arg-type]
         report_when_done(state, call)
         return call
+
+
+    def _mirror(self, state: CallState, request: Any) -> None:
+        router = self._owner._router
+        pool = self._owner._pool
+        for att, pick, t0 in mirror_attempts(state):
+            try:
+                mc = pool.call(pool.get(att.key), "unary_unary", self._method, self._ser,
+                               self._de, self._reg)
+                call = mc(request, timeout=att.timeout, metadata=att.metadata)
+            except Exception:
+                router.balancer.report(pick, None, None, now=router.wall())
+                continue
+            _MIRRORS.add(call)
+            call.add_done_callback(lambda c, p=pick, t=t0: _mirrored(router, p, t, c))
+
+
+_MIRRORS: set[Any] = set()
+"""Mirror calls in flight (held so they are not collected before they finish)."""
+
+
+def _mirrored(router: Router, pick: Any, t0: float, call: Any) -> None:
+    _MIRRORS.discard(call)
+    if call.cancelled():
+        mirror_done(router, pick, t0, call, None, "")
+        return
+
+    async def report() -> None:
+        mirror_done(router, pick, t0, call, await call.code(), await call.details() or "")
+
+    task = asyncio.ensure_future(report())
+    _MIRRORS.add(task)
+    task.add_done_callback(_MIRRORS.discard)
 
 
 class _UnaryUnary(_Multi, grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[misc]

@@ -47,7 +47,7 @@ from meshclient_grpc._policy import (
     tls_name,
 )
 
-__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router"]
+__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "outcome_of"]
 
 Metadata = Sequence[tuple[str, str | bytes]] | None
 
@@ -269,6 +269,7 @@ class CallState:
         "decision",
         "delay",
         "metadata",
+        "mirrors_due",
         "per_try",
         "pick",
         "retries",
@@ -298,6 +299,9 @@ class CallState:
         self.t0 = now
         self.delay = 0.0
         self.per_try = False
+        self.mirrors_due = False
+        """Set by the first attempt when the rule or its backend mirrors calls: the driver
+        then sends ``_mirror.mirror_attempts(state)`` and forgets them."""
 
     def _outgoing(self, head: RequestHead, metadata: Metadata) -> Metadata:
         if head is self._head or head.headers == self._head.headers:
@@ -342,20 +346,13 @@ class CallState:
         if self.retries == 0 and self.pick is None:
             b = pick.backend
             router.budgets.get(b.namespace, b.name, b.retry_constraint).record_request(now)
+            self.mirrors_due = bool(d.mirrors or b.mirrors)
         self.pick = pick
         self.t0 = now
         return Attempt(key, metadata, timeout)
 
     def _outcome(self, code: grpc.StatusCode, details: str) -> Outcome | None:
-        if code is _OK:
-            return _OUTCOMES[_OK]
-        if code is _UNAVAILABLE and details.startswith("failed to connect"):
-            return _CONNECT
-        if code is _DEADLINE:
-            return _TIMEOUT if self.per_try else None
-        if code is _CANCELLED and details == "Locally cancelled by application!":
-            return None
-        return _OUTCOMES.get(code)
+        return outcome_of(code, details, per_try=self.per_try)
 
     def finish(self, code: grpc.StatusCode, details: str) -> Outcome | None:
         """Report the attempt's end to the balancer (exactly once per pick)."""
@@ -405,6 +402,20 @@ class CallState:
         if step.status == 504 and code is not _DEADLINE and self.deadline is not None:
             return Answer(_DEADLINE, f"meshclient: {step.reason}")
         return DONE
+
+
+def outcome_of(code: grpc.StatusCode, details: str, *, per_try: bool) -> Outcome | None:
+    """The core ``Outcome`` of an attempt that ended with ``code``; None: not the endpoint's
+    doing (the caller's deadline or cancellation), so only its in-flight count changes."""
+    if code is _OK:
+        return _OUTCOMES[_OK]
+    if code is _UNAVAILABLE and details.startswith("failed to connect"):
+        return _CONNECT  # grpc's wording for refused, unreachable and failed TLS handshakes
+    if code is _DEADLINE:
+        return _TIMEOUT if per_try else None
+    if code is _CANCELLED and details == "Locally cancelled by application!":
+        return None
+    return _OUTCOMES.get(code)
 
 
 def _index(backends: tuple[Backend, ...], backend: Backend) -> int:

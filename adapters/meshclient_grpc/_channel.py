@@ -38,6 +38,7 @@ from meshclient_grpc._endpoints import (
     live_endpoints,
 )
 from meshclient_grpc._identity import TokenFile
+from meshclient_grpc._mirror import mirror_attempts, mirror_done
 
 __all__ = ["MeshChannel", "mesh_channel"]
 
@@ -57,6 +58,18 @@ class _Multi:
     def _mc(self, shape: str, key: ChannelKey) -> Any:
         pool = self._owner._pool
         return pool.call(pool.get(key), shape, self._method, self._ser, self._de, self._reg)
+
+    def _mirror(self, state: CallState, request: Any) -> None:
+        router = self._owner._router
+        for att, pick, t0 in mirror_attempts(state):
+            try:
+                fut = self._mc("unary_unary", att.key).future(
+                    request, timeout=att.timeout, metadata=att.metadata)
+            except Exception:
+                router.balancer.report(pick, None, None, now=router.wall())
+                continue
+            fut.add_done_callback(lambda f, p=pick, t=t0: mirror_done(
+                router, p, t, f, None if f.cancelled() else f.code(), f.details() or ""))
 
     def _route(self, shape: str, metadata: Any, timeout: float | None
                ) -> tuple[Any, Attempt, CallState | None]:
@@ -104,6 +117,8 @@ class _UnaryUnary(_Multi, grpc.UnaryUnaryMultiCallable):  # type: ignore[misc]
             if nxt.__class__ is Answer:
                 raise LocalRpcError.of(nxt)
             att = nxt  # type: ignore[assignment]
+            if state.mirrors_due:
+                self._mirror(state, request)
             mc = self._mc("unary_unary", att.key)
             try:
                 # with_call builds a rendezvous object; a plain call skips it (≈80 µs).
@@ -139,11 +154,15 @@ class _UnaryUnary(_Multi, grpc.UnaryUnaryMultiCallable):  # type: ignore[misc]
         if got.__class__ is Answer:
             return LocalRpcError.of(got)
 
+        state: CallState = got  # type: ignore[assignment]
+
         def start(att: Attempt, opts: dict[str, Any]) -> Any:
+            if state.mirrors_due:
+                self._mirror(state, request)
             return self._mc("unary_unary", att.key).future(
                 request, timeout=att.timeout, metadata=att.metadata, **opts)
 
-        return MeshFuture(got, start, options)  # type: ignore[arg-type]
+        return MeshFuture(state, start, options)
 
 
 class _UnaryStream(_Multi, grpc.UnaryStreamMultiCallable):  # type: ignore[misc]

@@ -206,3 +206,27 @@ class TestOutsideTheMesh:
         c = client(m, f"grpc://pay.example.com:{gw.port}")
         assert c.unary() == b"gateway:hi"
         assert v1.hits == 0
+
+
+class TestMirrors:
+    def test_request_mirror_sends_a_copy_and_ignores_it(self, client: Make,
+                                                        servers: Any) -> None:
+        """A RequestMirror filter sends each unary call to the mirror too; the caller gets
+        the primary's answer even when the mirror fails (GR RequestMirror)."""
+        import time
+
+        primary, shadow = servers("primary"), servers("shadow")
+        shadow.fail = grpc.StatusCode.INTERNAL
+        m = mesh_of(service("pay", []), service("pay-v1", [primary]),
+                    service("shadow", [shadow]),
+                    grpc_route(rule(("pay-v1", 9000), filters=[h.mirror("shadow", 9000)])))
+        c = client(m)
+        assert [c.unary(metadata=(("x-id", str(i)),)) for i in range(5)] == [b"primary:hi"] * 5
+        deadline = time.monotonic() + 5
+        while shadow.hits < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert shadow.hits == 5
+        assert {s.metadata["x-id"] for s in shadow.calls} == {"0", "1", "2", "3", "4"}
+        while m.balancer(rand=None).statistics().in_flight and time.monotonic() < deadline:  # type: ignore[arg-type]
+            time.sleep(0.02)
+        assert m.balancer(rand=None).statistics().in_flight == 0  # type: ignore[arg-type]
