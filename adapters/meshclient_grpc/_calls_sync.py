@@ -182,14 +182,14 @@ class MeshStream(_Delegating):
             try:
                 message = next(call)
             except StopIteration:
-                state.finish(grpc.StatusCode.OK, "")
+                if not self._started:  # else the done callback reports (one thread only)
+                    state.finish(grpc.StatusCode.OK, "")
                 raise
             except LocalRpcError:
                 raise
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if self._started:
-                    state.finish(code, details)
                     raise
                 what = state.after(code, details)
                 if what is RETRY:

@@ -3,6 +3,7 @@ annotation-driven policies, endpoint channels retired and closed."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -219,3 +220,42 @@ class TestDeadlines:
             "retry.linkerd.io/timeout": "150ms"}))
         c = client(m)
         assert [c.unary(timeout=3.0) for _ in range(6)] == [b"fast:hi"] * 6
+
+
+class TestReporting:
+    def test_every_pick_is_reported_once(self, client: Make, servers: Any) -> None:
+        """After calls of every shape, answered, failed and retried, nothing is left in
+        flight in the balancer (each pick reported exactly once, balancing contract)."""
+        from meshclient.balancing import Balancer
+
+        bad, good = servers("bad"), servers("good")
+        bad.fail = grpc.StatusCode.UNAVAILABLE
+        m = mesh_of(service("pay", [bad, good], annotations=RETRY_UNAVAILABLE))
+        balancer: Balancer = m.balancer(rand=lambda: 0.5)
+        c = client(m)
+        for _ in range(4):
+            c.unary()
+            c.server_stream()
+            with contextlib.suppress(grpc.RpcError):
+                c.client_stream()
+            with contextlib.suppress(grpc.RpcError):
+                c.bidi()
+        deadline = time.monotonic() + 5
+        while balancer.statistics().in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert balancer.statistics().in_flight == 0
+
+    def test_failing_endpoint_is_ejected(self, client: Make, servers: Any) -> None:
+        """Outcomes reach outlier detection: a pod that keeps failing is ejected and calls
+        stop going to it (balancing: consecutive gateway errors)."""
+        bad, good = servers("bad"), servers("good")
+        bad.fail = grpc.StatusCode.UNAVAILABLE
+        m = mesh_of(service("pay", [bad, good], annotations=RETRY_UNAVAILABLE))
+        c = client(m)
+        for _ in range(20):
+            c.unary()
+        assert m.balancer(rand=lambda: 0.5).statistics().ejections >= 1
+        before = bad.hits
+        for _ in range(10):
+            c.unary()
+        assert bad.hits == before
