@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -28,6 +28,7 @@ from meshclient.authz._audit import (
     Verdict,
 )
 from meshclient.authz._engine import DENY_ALL_ON_ERROR, PolicySet, Workload, compile_policies
+from meshclient.authz._headers import bearer_token, host_only, xfcc_uri, xff_client
 from meshclient.authz._identity import (
     ANONYMOUS,
     Caller,
@@ -149,6 +150,9 @@ class Authorizer:
         self.log_decisions = log_decisions
         self.on_decision = on_decision
         self._compiled: tuple[Snapshot | None, PolicySet] = (None, DENY_ALL_ON_ERROR)
+        # Bounded caches keyed by what a connection presents again on every request.
+        self._cert_ids: dict[bytes | str, str | None] = {}
+        self._peers: dict[str, Identity | None] = {}
         self._workload_name = str(workload)
 
     # -- policies -----------------------------------------------------------------------
@@ -219,8 +223,9 @@ class Authorizer:
         merged: dict[str, str] = {}
         counts: dict[str, int] = {}
         for raw_name, raw_value in headers:
-            name = _text(raw_name).lower()
-            value = _text(raw_value)
+            name = (raw_name.decode("latin-1") if type(raw_name) is bytes
+                    else str(raw_name)).lower()
+            value = raw_value.decode("latin-1") if type(raw_value) is bytes else str(raw_value)
             if name in merged:
                 merged[name] = f"{merged[name]},{value}"
                 counts[name] += 1
@@ -235,9 +240,16 @@ class Authorizer:
         peer: Identity | None = None
         spiffe = peer_spiffe_id
         if spiffe is None and peer_certificate:
-            spiffe = spiffe_id_from_certificate(peer_certificate)
+            if peer_certificate in self._cert_ids:
+                spiffe = self._cert_ids[peer_certificate]
+            else:
+                spiffe = spiffe_id_from_certificate(peer_certificate)
+                _remember(self._cert_ids, peer_certificate, spiffe)
         if spiffe is not None:
-            peer = identity_from_spiffe_id(spiffe, "mtls")
+            peer = self._peers.get(spiffe)
+            if peer is None:
+                peer = identity_from_spiffe_id(spiffe, "mtls")
+                _remember(self._peers, spiffe, peer)
         remote_ip = source_ip
 
         # Forwarded identity: only from a trusted proxy.
@@ -246,13 +258,13 @@ class Authorizer:
                 if XFCC in merged:
                     if counts[XFCC] > 1:
                         return AuthzResult(verdict=_deny("ambiguous_credentials", 401)), None
-                    uri = _xfcc_uri(merged[XFCC])
+                    uri = xfcc_uri(merged[XFCC])
                     fwd = identity_from_spiffe_id(uri, "forwarded") if uri else None
                     if fwd is None:
                         return AuthzResult(verdict=_deny("bad_forwarded_identity", 401)), None
                     peer = fwd
                 if XFF in merged:
-                    remote_ip = _xff_client(merged[XFF]) or remote_ip
+                    remote_ip = xff_client(merged[XFF]) or remote_ip
             else:
                 _log.info("ignoring %s from untrusted peer %s",
                           " and ".join(h for h in (XFCC, XFF) if h in merged),
@@ -265,7 +277,7 @@ class Authorizer:
                 continue
             if counts[header] > 1:
                 return AuthzResult(verdict=_deny("ambiguous_credentials", 401)), None
-            token = _bearer(merged[header]) if header == "authorization" else merged[header]
+            token = bearer_token(merged[header]) if header == "authorization" else merged[header]
             if token is None:
                 continue
             got = self.validator.validate(token, now=now)
@@ -292,7 +304,7 @@ class Authorizer:
 
         caller = Caller(peer=peer, user=user, source_ip=source_ip, remote_ip=remote_ip)
         req = AuthzRequest(
-            method=method.upper(), path=norm, host=_host_only(authority), port=port,
+            method=method.upper(), path=norm, host=host_only(authority), port=port,
             headers=merged, caller=caller, destination_ip=destination_ip, sni=sni,
         )
         return AuthzResult(verdict=self.policies().decide(req), caller=caller), req
@@ -341,59 +353,13 @@ class Authorizer:
             _log.exception("authorization audit hook failed (the decision stands)")
 
 
-def _bearer(value: str) -> str | None:
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip()
+CACHE_SIZE: Final = 4096
 
 
-def _host_only(authority: str) -> str:
-    authority = authority.strip().lower()
-    if authority.startswith("["):
-        end = authority.find("]")
-        return authority[: end + 1] if end >= 0 else authority
-    host, _, _ = authority.partition(":")
-    return host.rstrip(".")
-
-
-def _xff_client(value: str) -> str | None:
-    # The rightmost entry was appended by the trusted proxy: it is the one it saw.
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    return parts[-1] if parts else None
-
-
-def _xfcc_uri(value: str) -> str | None:
-    """The ``URI`` of the last element of an Envoy x-forwarded-client-cert header."""
-    elements: list[dict[str, str]] = [{}]
-    key, buf, quoted = "", "", False
-    i = 0
-    while i < len(value):
-        ch = value[i]
-        if quoted:
-            if ch == "\\" and i + 1 < len(value):
-                buf += value[i + 1]
-                i += 1
-            elif ch == '"':
-                quoted = False
-            else:
-                buf += ch
-        elif ch == '"':
-            quoted = True
-        elif ch == "=" and not key:
-            key, buf = buf.strip(), ""
-        elif ch in ";,":
-            if key:
-                elements[-1][key.lower()] = buf.strip()
-            key, buf = "", ""
-            if ch == ",":
-                elements.append({})
-        else:
-            buf += ch
-        i += 1
-    if key:
-        elements[-1][key.lower()] = buf.strip()
-    return elements[-1].get("uri") or None
+def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.pop(next(iter(cache)), None)  # oldest first: bounded by design
+    cache[key] = value
 
 
 def workload_of(value: Workload | Mapping[str, object]) -> Workload:

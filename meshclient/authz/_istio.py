@@ -19,6 +19,7 @@ engine makes the policy fail closed.
 from __future__ import annotations
 
 import ipaddress
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
@@ -75,17 +76,28 @@ def string_check(patterns: Iterable[str], *, fold_case: bool = False) -> Check:
             exact.add(p)
     exact_f = frozenset(exact)
     pre, suf = tuple(prefixes), tuple(suffixes)
+    if fold_case:
+        inner = _specialised(exact_f, pre, suf, anything)
+        return lambda value: value is not None and inner(value.lower())
+    return _specialised(exact_f, pre, suf, anything)
+
+
+def _specialised(exact: frozenset[str], pre: tuple[str, ...], suf: tuple[str, ...],
+                 anything: bool) -> Check:
+    # The hot path: one C call where possible (a value may be None: the attribute is absent).
+    if anything:
+        return bool  # any non-empty value
+    if not pre and not suf:
+        return exact.__contains__
+    if not exact and not suf:
+        return lambda value: value is not None and value.startswith(pre)
+    if not exact and not pre:
+        return lambda value: value is not None and value.endswith(suf)
 
     def check(value: str | None) -> bool:
         if value is None:
             return False
-        if fold_case:
-            value = value.lower()
-        if anything:
-            return value != ""
-        if value in exact_f:
-            return True
-        return (bool(pre) and value.startswith(pre)) or (bool(suf) and value.endswith(suf))
+        return value in exact or value.startswith(pre) or value.endswith(suf)
 
     return check
 
@@ -113,7 +125,11 @@ def ip_check(blocks: Iterable[str]) -> Check:
 
 def _field(get: Getter, pos: Check | None, neg: Check | None) -> Matcher:
     if pos is not None and neg is not None:
-        return lambda req: pos(get(req)) and not neg(get(req))
+        def both(req: AuthzRequest) -> bool:
+            value = get(req)
+            return pos(value) and not neg(value)
+
+        return both
     if pos is not None:
         return lambda req: pos(get(req))
     if neg is None:
@@ -121,20 +137,48 @@ def _field(get: Getter, pos: Check | None, neg: Check | None) -> Matcher:
     return lambda req: not neg(get(req))
 
 
+def _true(req: AuthzRequest) -> bool:
+    return True
+
+
 def _all(matchers: list[Matcher]) -> Matcher:
+    # Unrolled for the common sizes: a generator per request costs more than the checks.
     if not matchers:
-        return lambda req: True
+        return _true
     if len(matchers) == 1:
         return matchers[0]
+    if len(matchers) == 2:
+        a, b = matchers
+        return lambda req: a(req) and b(req)
+    if len(matchers) == 3:
+        a, b, c = matchers
+        return lambda req: a(req) and b(req) and c(req)
     ms = tuple(matchers)
-    return lambda req: all(m(req) for m in ms)
+
+    def every(req: AuthzRequest) -> bool:
+        for m in ms:  # noqa: SIM110 - a generator per request costs more than the checks
+            if not m(req):
+                return False
+        return True
+
+    return every
 
 
 def _any(matchers: list[Matcher]) -> Matcher:
     if len(matchers) == 1:
         return matchers[0]
+    if len(matchers) == 2:
+        a, b = matchers
+        return lambda req: a(req) or b(req)
     ms = tuple(matchers)
-    return lambda req: any(m(req) for m in ms)
+
+    def some(req: AuthzRequest) -> bool:
+        for m in ms:  # noqa: SIM110 - a generator per request costs more than the checks
+            if m(req):
+                return True
+        return False
+
+    return some
 
 
 # -- attribute getters -------------------------------------------------------------------
@@ -158,6 +202,11 @@ def _request_principal(req: AuthzRequest) -> str | None:
 def _presenter(req: AuthzRequest) -> str | None:
     user = req.caller.user
     return user.presenter if user is not None else None
+
+
+_PATH: Final[Getter] = operator.attrgetter("path")
+_METHOD: Final[Getter] = operator.attrgetter("method")
+_HOST: Final[Getter] = operator.attrgetter("host")
 
 
 def _port(req: AuthzRequest) -> str | None:
@@ -270,7 +319,7 @@ def _operation(op: IstioOperation) -> Matcher:
     parts: list[Matcher] = []
     if op.hosts is not None or op.not_hosts is not None:
         parts.append(_field(
-            lambda r: r.host,
+            _HOST,
             None if op.hosts is None else string_check(_hosts(op.hosts), fold_case=True),
             None if op.not_hosts is None else string_check(_hosts(op.not_hosts), fold_case=True),
         ))
@@ -279,12 +328,12 @@ def _operation(op: IstioOperation) -> Matcher:
                             None if op.not_ports is None else string_check(op.not_ports)))
     if op.methods is not None or op.not_methods is not None:
         parts.append(_field(
-            lambda r: r.method,
+            _METHOD,
             None if op.methods is None else string_check(m.upper() for m in op.methods),
             None if op.not_methods is None else string_check(m.upper() for m in op.not_methods),
         ))
     if op.paths is not None or op.not_paths is not None:
-        parts.append(_field(lambda r: r.path,
+        parts.append(_field(_PATH,
                             None if op.paths is None else string_check(op.paths),
                             None if op.not_paths is None else string_check(op.not_paths)))
     return _all(parts)

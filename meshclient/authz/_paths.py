@@ -22,6 +22,8 @@ _ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE: Final = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _SLASHES: Final = re.compile(r"/{2,}")
+# Nothing to decode, merge or resolve: printable ASCII without %, \\, ?, # or controls.
+_PLAIN: Final = re.compile(rb"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
 
 
 class PathRejected(ValueError):
@@ -57,6 +59,8 @@ def normalize_path(raw: bytes | str, options: PathOptions = DEFAULT_PATH_OPTIONS
         PathRejected: the path is malformed or uses a spelling refused by ``options``.
     """
     data = raw.encode("latin-1") if isinstance(raw, str) else raw
+    if _PLAIN.fullmatch(data) and b"//" not in data and b"/." not in data:
+        return data.decode("ascii")
     for sep in (b"?", b"#"):
         cut = data.find(sep)
         if cut >= 0:
