@@ -8,7 +8,21 @@ answers to grpc errors.
 
 Retries: unary-request calls are retried on another endpoint (``__call__``/``with_call``/
 ``future``, and unary-stream calls until their first message). Stream-request calls are
-routed and reported but never retried: their request iterator cannot be replayed.
+routed and reported but never retried: their request iterator cannot be replayed. Which
+statuses are retried comes from the policy (``describe()`` names its source); without one,
+only calls that never left the client (connect failures) are retried.
+
+Limitations of grpcio, and what the channel does about them:
+
+* Python clients cannot see the server's certificate (no ``auth_context()`` on a client
+  call, no verify callback), so a BackendTLSPolicy that names only URI SANs (SPIFFE IDs)
+  cannot be checked: such calls fail FAILED_PRECONDITION unless the operator sets
+  ``spiffe_via_dns_san`` (workload certificates carry a DNS SAN standing for the identity).
+* ``grpc.ssl_target_name_override`` is both SNI and the verified name, and grpc-core
+  refuses a call whose ``:authority`` the certificate does not match; so over a
+  BackendTLSPolicy the pod sees the verified name as ``:authority``, not the dialled one.
+* GRPCRoute ResponseHeaderModifier is not applied to response metadata (grpcio hands
+  metadata out from its own call objects); mirrors are sent for unary-request calls only.
 """
 
 from __future__ import annotations
