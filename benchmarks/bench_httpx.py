@@ -5,8 +5,9 @@ Run from the repository root (needs Debian's ``nginx``: ``apt-get install nginx-
     python benchmarks/bench_httpx.py            # PYTHONPATH=.:adapters if not installed
 
 One nginx (one worker) serves four backends (``return 200``) and a proxy in front of them
-(upstream keepalive). Cases, all against those backends in one run, interleaved round by
-round so drift on a shared machine hits every case alike; the median round is reported:
+(upstream keepalive). Cases, all against those backends in one run, interleaved in small
+chunks (100 requests at concurrency 1, 320 at 16) so that load from other work on a shared
+machine hits every case alike; each round sums its chunks, and the median round is reported:
 
 * concurrency 1, sync: ``httpx.Client`` straight to one backend (the baseline), the same
   client through ``MeshTransport`` (a mesh hostname whose only endpoint is that backend),
@@ -45,7 +46,9 @@ from meshclient_httpx import AsyncMeshTransport, MeshTransport  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 SYNC_REQUESTS = 1500
-ASYNC_REQUESTS = 3000
+SYNC_CHUNK = 100
+ASYNC_REQUESTS = 3200
+ASYNC_CHUNK = 320
 CONCURRENCY = 16
 HOST = "bench.mesh.test"
 
@@ -137,19 +140,20 @@ def mesh_for(ports: list[int]) -> meshclient.Mesh:
 
 
 Result = tuple[float, float]  # (requests per second, p50 seconds)
+Chunk = tuple[float, int, list[float]]  # (elapsed seconds, requests, latencies)
 
 
-def run_sync(client: httpx.Client, url: str, n: int) -> Result:
+def run_sync(client: httpx.Client, url: str, n: int) -> Chunk:
     lat = []
     t0 = time.perf_counter()
     for _ in range(n):
         a = time.perf_counter()
         client.get(url)
         lat.append(time.perf_counter() - a)
-    return n / (time.perf_counter() - t0), statistics.median(lat)
+    return time.perf_counter() - t0, n, lat
 
 
-async def run_async(client: httpx.AsyncClient, urls: Callable[[], str], n: int) -> Result:
+async def run_async(client: httpx.AsyncClient, urls: Callable[[], str], n: int) -> Chunk:
     lat: list[float] = []
     per = n // CONCURRENCY
 
@@ -161,7 +165,13 @@ async def run_async(client: httpx.AsyncClient, urls: Callable[[], str], n: int) 
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return per * CONCURRENCY / (time.perf_counter() - t0), statistics.median(lat)
+    return time.perf_counter() - t0, per * CONCURRENCY, lat
+
+
+def summed(chunks: list[Chunk]) -> Result:
+    elapsed = sum(c[0] for c in chunks)
+    return sum(c[1] for c in chunks) / elapsed, statistics.median(
+        [x for c in chunks for x in c[2]])
 
 
 def median_of(results: list[Result]) -> Result:
@@ -182,8 +192,12 @@ def bench_sync(ports: list[int], proxy: int) -> dict[str, Result]:
     for c, url in cases.values():
         run_sync(c, url, 200)  # warm up connections and caches
     for _ in range(ROUNDS):
-        for name, (c, url) in cases.items():
-            out[name].append(run_sync(c, url, SYNC_REQUESTS))
+        chunks: dict[str, list[Chunk]] = {k: [] for k in cases}
+        for _ in range(SYNC_REQUESTS // SYNC_CHUNK):
+            for name, (c, url) in cases.items():
+                chunks[name].append(run_sync(c, url, SYNC_CHUNK))
+        for name, got in chunks.items():
+            out[name].append(summed(got))
     for c, _ in cases.values():
         c.close()
     return {k: median_of(v) for k, v in out.items()}
@@ -204,8 +218,12 @@ async def bench_async(ports: list[int], proxy: int) -> dict[str, Result]:
     for c, urls in cases.values():
         await run_async(c, urls, 400)
     for _ in range(ROUNDS):
-        for name, (c, urls) in cases.items():
-            out[name].append(await run_async(c, urls, ASYNC_REQUESTS))
+        chunks: dict[str, list[Chunk]] = {k: [] for k in cases}
+        for _ in range(ASYNC_REQUESTS // ASYNC_CHUNK):
+            for name, (c, urls) in cases.items():
+                chunks[name].append(await run_async(c, urls, ASYNC_CHUNK))
+        for name, got in chunks.items():
+            out[name].append(summed(got))
     closing: list[Awaitable[Any]] = [c.aclose() for c, _ in cases.values()]
     await asyncio.gather(*closing)
     return {k: median_of(v) for k, v in out.items()}
