@@ -4,8 +4,8 @@ One task per ``Reflector`` does its requests and hands what they mean (store cha
 one applier task, which coalesces bursts (``debounce`` of quiet, at most ``max_delay``
 after the first change) and applies each burst to the store as one batch, then calls
 ``on_batch`` (the mesh recompiles there, off the request path). Until every kind's first
-list is in, nothing is published (at most ``initial_hold``), so a starting client compiles
-once, not once per kind.
+list is in (or failing), nothing is published (at most ``initial_hold``), so a starting
+client compiles once, not once per kind.
 
 Objects stay raw dicts (``_preload_content=False``, ``Watch(return_type="object")``): the
 client's typed models reject objects the API server accepted and are several times slower
@@ -175,7 +175,7 @@ class KubernetesSource:
                     return
             except ApiException as exc:
                 status = int(exc.status or 0)
-                if status == 410:
+                if status == 410 and phase in (Phase.LISTING, Phase.WATCHING):
                     r.expired()
                 elif status == 404 and phase is not Phase.DISCOVERING:
                     # The CRD went away (or the version did): its objects are gone too.
@@ -187,6 +187,15 @@ class KubernetesSource:
                     OSError) as exc:
                 delay = r.failed(None, f"{type(exc).__name__}: {exc}".rstrip(": "),
                                  self._clock(), verb=verb)
+            except Exception as exc:
+                # Anything else (kubernetes-asyncio raises a bare Exception for a malformed
+                # event) must not end this kind's watch for good: back off and list again.
+                _log.exception("%s: unexpected failure", r.spec.resource)
+                if r.phase in (Phase.BACKING_OFF, Phase.ABSENT, Phase.STOPPED):
+                    delay = self.options.backoff.cap
+                    continue
+                delay = r.failed(-1, f"{type(exc).__name__}: {exc}", self._clock(),
+                                 verb=verb)
 
     async def _discover(self, spec: KindSpec) -> str | None:
         """The first of the spec's versions whose resource list includes its plural."""
@@ -326,9 +335,12 @@ class KubernetesSource:
             await self._wake.wait()
             self._wake.clear()
             if not self.synced.is_set():
+                # Hold the first publish while some kind's first list is still on its way
+                # (one compile, not one per kind); a kind that is failing (403, unreachable)
+                # does not hold the others back.
                 left = options.initial_hold - (self._clock() - self._started)
-                if not self._all_synced() and left > 0:
-                    await self._sleep_or_wake(min(left, 1.0))
+                if left > 0 and any(not r.synced and r.failures == 0 for r in self.reflectors):
+                    await self._sleep_or_wake(min(left, 0.5))
                     self._wake.set()
                     continue
             # Coalesce: wait for a quiet gap, but never longer than max_delay in all.
@@ -340,7 +352,12 @@ class KubernetesSource:
             synced = self._all_synced()
             batch, self._pending = self._pending, []
             self._wake.clear()
-            self.store.apply(c for changes in batch for c in changes)
+            try:
+                self.store.apply(c for changes in batch for c in changes)
+            except Exception:  # a bug; keep the last snapshot and keep following
+                _log.exception("applying a batch of %d changes failed",
+                               sum(len(c) for c in batch))
+                continue
             self.batches += 1
             if self._on_batch is not None:
                 try:

@@ -36,8 +36,9 @@ class KubeOptions:
     is kept well under the 50 ms a change may take to reach the table."""
     max_delay: float = 0.25
     """A burst is applied at most this long after its first change, even if it goes on."""
-    initial_hold: float = 10.0
-    """Before the first publish, wait this long at most for every kind's list."""
+    initial_hold: float = 120.0
+    """Before the first publish, wait this long at most for the kinds whose first list is
+    still on its way (failing kinds are not waited for)."""
     recheck_absent: float = 300.0
     """How often a kind the cluster lacks is looked for again."""
     backoff: Backoff = attrs.field(factory=Backoff)

@@ -364,7 +364,8 @@ class Reflector:
         """A request failed; returns how long to wait before ``retry()``.
 
         Args:
-            status: The HTTP status (None: the connection failed or timed out).
+            status: The HTTP status (None: the connection failed or timed out, and the
+                watch can resume; 0 or less: something else failed, list again).
             detail: What went wrong, for the status report.
             verb: ``list`` or ``watch`` (403 messages name the permission).
         """
@@ -378,7 +379,7 @@ class Reflector:
         relist = self.phase is Phase.DISCOVERING
         if status == 403:
             message = str(MissingPermission(self.spec, self.namespace, verb, detail))
-        elif status is None:
+        elif status is None or status <= 0:  # no HTTP status: the connection, or a bug
             message = f"{verb} {self.spec.resource}: {detail}"
         else:
             message = f"{verb} {self.spec.resource}: HTTP {status}: {detail}"

@@ -218,7 +218,8 @@ class KubernetesRunner:
             return
         if self._thread is not None:
             loop.call_soon_threadsafe(task.cancel)
-            self._thread.join(_STOP_TIMEOUT)
+            if threading.current_thread() is not self._thread:  # not from a listener
+                self._thread.join(_STOP_TIMEOUT)
         else:
             task.cancel()
 

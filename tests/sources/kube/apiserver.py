@@ -75,6 +75,8 @@ class FakeApiServer:
         """Plurals that answer 403."""
         self.delay = 0.0
         self.hang = False
+        self.expire_continue = False
+        """Answer the next ``continue`` page with 410 (the token outlived compaction)."""
         self.requests: list[tuple[str, Mapping[str, str]]] = []
         self.watch_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,6 +217,14 @@ class FakeApiServer:
             return {(self.specs[r].kind, *k): v for r, objs in self._objects.items()
                     for k, v in objs.items() if kind is None or self.specs[r].kind == kind}
 
+    def remove_kind(self, kind: str) -> None:
+        """Uninstall a kind (its CRD is deleted): 404 from now on, open watches close."""
+        with self._lock:
+            for res, spec in list(self.specs.items()):
+                if spec.kind == kind:
+                    del self.specs[res]
+        self.drop_watches()
+
     def bump(self, n: int) -> None:
         """Advance the cluster's resourceVersion as changes to unwatched kinds would."""
         with self._lock:
@@ -302,7 +312,8 @@ class FakeApiServer:
             if cont:
                 rv_s, _, offset_s = cont.partition(":")
                 rv, offset = int(rv_s), int(offset_s)
-                if rv < self._compacted:
+                if rv < self._compacted or self.expire_continue:
+                    self.expire_continue = False
                     return _error(410, "Expired", "the provided continue parameter is too old")
             else:
                 rv, offset = self._rv, 0

@@ -250,11 +250,11 @@ class TestWatch:
         run(body())
 
     def test_watch_burst_coalesces_into_one_recompile(self, api: FakeApiServer) -> None:
-        """Fifty quick changes become one batch (or very few), not fifty recompiles."""
+        """Fifty quick changes become one batch (a few on a loaded machine), not fifty."""
         _world(api)
 
         async def body() -> None:
-            opts = attrs.evolve(FAST, debounce=0.05, max_delay=1.0)
+            opts = attrs.evolve(FAST, debounce=0.1, max_delay=2.0)
             mesh = await connect(api, options=opts)
             compiles: list[int] = []
             mesh.subscribe(lambda table, snap: compiles.append(table.version))
@@ -262,7 +262,7 @@ class TestWatch:
                 for i in range(50):
                     api.apply(h.http_route(f"burst{i}", hostnames=[f"h{i}.example.com"]))
                 await until(lambda: len(_route_names(mesh)) == 51, what="the whole burst")
-                assert 1 <= len(set(compiles)) <= 3
+                assert 1 <= len(set(compiles)) <= 5, compiles
             finally:
                 await mesh.aclose()
 
@@ -421,3 +421,91 @@ def _picked(mesh: Mesh, balancer: object) -> str | None:
         return None
     balancer.report(got, None, None, now=0.0)  # type: ignore[attr-defined]
     return got.address
+
+
+class TestListing:
+    def test_list_pages_with_limit_and_continue(self, api: FakeApiServer) -> None:
+        """Large lists are read in pages of ``page_size``; every object arrives."""
+        for i in range(7):
+            api.apply(h.http_route(f"r{i}", hostnames=[f"h{i}.example.com"]))
+
+        async def body() -> None:
+            mesh = await connect(api, options=attrs.evolve(FAST, page_size=3))
+            try:
+                assert len(names(mesh, "HTTPRoute")) == 7
+                pages = [q for p, q in api.requests if p.endswith("/httproutes")
+                         and not q.get("watch")]
+                assert [q.get("limit") for q in pages] == ["3", "3", "3"]
+                assert sum(1 for q in pages if q.get("continue")) == 2
+            finally:
+                await mesh.aclose()
+
+        run(body())
+
+    def test_list_expired_continue_token_restarts_list(self, api: FakeApiServer) -> None:
+        """A continue token that expired (410) restarts the list from the first page."""
+        for i in range(5):
+            api.apply(h.http_route(f"r{i}", hostnames=[f"h{i}.example.com"]))
+        api.expire_continue = True
+
+        async def body() -> None:
+            mesh = await connect(api, options=attrs.evolve(FAST, page_size=2))
+            try:
+                assert len(names(mesh, "HTTPRoute")) == 5
+                firsts = [q for p, q in api.requests if p.endswith("/httproutes")
+                          and not q.get("watch") and not q.get("continue")]
+                assert len(firsts) == 2
+            finally:
+                await mesh.aclose()
+
+        run(body())
+
+    def test_config_map_selector_narrows_the_watch(self, api: FakeApiServer) -> None:
+        """``config_map_selector`` is sent as labelSelector; unlabelled ConfigMaps stay out."""
+        labelled = h.config_map("ca", data={"ca.crt": "PEM"})
+        labelled["metadata"]["labels"] = {"meshclient.io/ca": "true"}
+        api.apply(labelled)
+        api.apply(h.config_map("app-config", data={"x": "y"}))
+
+        async def body() -> None:
+            opts = attrs.evolve(FAST, config_map_selector="meshclient.io/ca=true")
+            mesh = await connect(api, options=opts)
+            try:
+                assert names(mesh, "ConfigMap") == {("default", "ca")}
+                sent = {q.get("labelSelector") for p, q in api.requests
+                        if p.endswith("/configmaps")}
+                assert sent == {"meshclient.io/ca=true"}
+            finally:
+                await mesh.aclose()
+
+        run(body())
+
+    def test_kind_uninstalled_removes_its_objects(self, api: FakeApiServer) -> None:
+        """A kind whose CRD is deleted (404) takes its objects out of the table."""
+        _world(api)
+        api.apply(h.grpc_route("g"))
+
+        async def body() -> None:
+            mesh = await connect(api)
+            try:
+                assert names(mesh, "GRPCRoute") == {("default", "g")}
+                api.remove_kind("GRPCRoute")
+                await until(lambda: not names(mesh, "GRPCRoute"), what="the GRPCRoutes to go")
+                status = mesh.sync_status()
+                assert status is not None
+                grpc = next(k for k in status.kinds if k.kind == "GRPCRoute")
+                assert grpc.phase in (Phase.ABSENT, Phase.DISCOVERING)
+            finally:
+                await mesh.aclose()
+
+        run(body())
+
+    def test_wait_synced_blocking_from_another_thread(self, api: FakeApiServer) -> None:
+        """Sync code can start without waiting and block on readiness later."""
+        _world(api)
+        mesh = Mesh.from_kubernetes(configuration=configuration(api), options=FAST, wait=False)
+        try:
+            mesh.wait_synced_blocking(10)
+            assert mesh.ready and ("default", "r1") in names(mesh, "HTTPRoute")
+        finally:
+            mesh.close()

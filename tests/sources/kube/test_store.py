@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from meshclient.errors import ConfigError
 from meshclient.model import parse_object
 from meshclient.store import Delete, Put, Snapshot, Store
@@ -91,3 +94,33 @@ class TestReplace:
         assert store.snapshot.get("HTTPRoute", "default", "r") is not None
         store.delete("HTTPRoute", "default", "r")
         assert store.snapshot.get("HTTPRoute", "default", "r") is None
+
+
+_ROUTES = [_put(h.http_route(n, hostnames=[f"{n}.example.com"])) for n in "abcd"]
+_SLICES = [_put(h.endpoint_slice(n)) for n in "abcd"]
+
+
+@given(batches=st.lists(st.lists(st.tuples(st.booleans(), st.sampled_from(_ROUTES + _SLICES)),
+                                 max_size=6), max_size=8))
+def test_apply_random_batches_match_model_and_keep_old_snapshots(
+    batches: list[list[tuple[bool, Put]]]
+) -> None:
+    """Any sequence of batches leaves the store equal to a plain dict model, and every
+    snapshot handed out earlier still shows exactly its own state."""
+    store = Store()
+    model: dict[tuple[str, str, str], object] = {}
+    history: list[tuple[Snapshot, dict[tuple[str, str, str], object]]] = []
+    for batch in batches:
+        changes: list[Put | Delete] = []
+        for keep, put in batch:
+            changes.append(put if keep else Delete(put.key))
+            if keep:
+                model[put.key] = put.obj
+            else:
+                model.pop(put.key, None)
+        snap = store.apply(changes)
+        history.append((snap, dict(model)))
+    for snap, state in history:
+        got = {(kind, ns, name): obj for kind in ("HTTPRoute", "EndpointSlice")
+               for (ns, name), obj in snap.of(kind).items()}
+        assert got == state
