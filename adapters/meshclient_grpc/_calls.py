@@ -17,6 +17,7 @@ which cannot be repeated). Every pick is reported exactly once.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -50,6 +51,8 @@ from meshclient_grpc._policy import (
 __all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "outcome_of"]
 
 Metadata = Sequence[tuple[str, str | bytes]] | None
+
+_log = logging.getLogger("meshclient.grpc")
 
 RETRY: Final = "retry"
 DONE: Final = "done"
@@ -197,6 +200,8 @@ class Router:
                 obj = snapshot.get("Service", parent.namespace, parent.name)
                 svc_ann = obj.meta.annotations if obj is not None else None
             got = settings_from_annotations(d, route_ann, svc_ann)
+            for problem in got.problems:
+                _log.warning("ignoring an annotation: %s", problem)
         self._settings[id(plan)] = (plan, got)
         return got
 
