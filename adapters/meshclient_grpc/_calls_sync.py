@@ -243,6 +243,13 @@ class MeshFuture(_Delegating):
             fut.cancel()
         fut.add_done_callback(self._attempt_done)
 
+    def _restart(self) -> None:
+        try:
+            self._start()
+        except BaseException as exc:  # e.g. the channel was closed meanwhile
+            self._state.abandon()
+            self._set(None, exc)
+
     def _attempt_done(self, fut: Any) -> None:
         state = self._state
         if fut.cancelled():
@@ -256,7 +263,7 @@ class MeshFuture(_Delegating):
             return
         what = state.after(fut.code(), fut.details() or "")
         if what is RETRY and not self._cancelled:
-            timer = threading.Timer(state.delay, self._start)
+            timer = threading.Timer(state.delay, self._restart)
             timer.daemon = True
             timer.start()
             return
