@@ -26,9 +26,11 @@ from meshclient_httpx._messages import encode_headers, encode_path
 from meshclient_httpx._observe import log
 from meshclient_httpx._pools import PoolKey, PoolSet
 
-__all__ = ["DEFAULT_MIRROR_TIMEOUT", "MirrorSender"]
+__all__ = ["CLOSE_WAIT", "DEFAULT_MIRROR_TIMEOUT", "MirrorSender"]
 
 DEFAULT_MIRROR_TIMEOUT: Final = 10.0
+CLOSE_WAIT: Final = 2.0
+"""Seconds ``close`` waits, in all, for the workers to finish their queued copies."""
 _STOP: Final = object()
 
 KeyFor = Callable[[RequestHead, Backend, "Pick[Backend]"], PoolKey]
@@ -160,7 +162,10 @@ class MirrorSender:
             threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put(_STOP)
+        # Copies still queued are sent first, but closing waits for them only so long: a
+        # worker stuck on a slow mirror backend is a daemon thread and ends with the process.
+        end = time.monotonic() + CLOSE_WAIT
         for t in threads:
-            t.join(timeout=5.0)
+            t.join(timeout=max(0.0, end - time.monotonic()))
         for pool in self._pools.drain():
             pool.close()

@@ -16,7 +16,7 @@ import httpx
 
 from meshclient import Mesh
 from meshclient.balancing import BalancerConfig
-from meshclient.model import EndpointSlice
+from meshclient.model import EndpointSlice, Service
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
 from meshclient_httpx._exceptions import map_exception
@@ -99,11 +99,16 @@ class Shared:
         """Call ``on_change(live endpoints)`` after each mesh change, while the owner lives."""
         ref = weakref.WeakMethod(on_change)
         mirrors = self.mirrors
+        budgets = self.flow.retries.budgets
 
         def listener(table: RoutingTable, snapshot: Snapshot) -> None:
             live = live_endpoints(snapshot)
             for pool in mirrors.pools.retire(live):
                 pool.close()
+            # Budgets belong to Services (GEP-3388): drop those of Services that are gone.
+            budgets.forget({(s.meta.namespace, s.meta.name)
+                            for s in snapshot.of("Service").values()
+                            if isinstance(s, Service)})
             method = ref()
             if method is not None:
                 method(live)

@@ -400,7 +400,8 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
             await pool.aclose()
 
     async def aclose(self) -> None:
-        self._s.mirrors.close()
+        # Joining the mirror threads blocks; do it off the event loop.
+        await anyio.to_thread.run_sync(self._s.mirrors.close)
         await self._close_retired()
         for pool in self._pools.drain():
             await pool.aclose()
