@@ -319,3 +319,18 @@ def test_transport_backend_level_redirect_answered_for_its_share(
     assert r.status_code == 307
     assert r.headers["location"] == "http://elsewhere.example/p"
     assert b.hits == 0
+
+
+def test_import_without_httpx_names_the_extra() -> None:
+    """Without httpx installed the adapter fails to import, naming the extra (STYLE.md §2)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "try:\n    import meshclient_httpx\n"
+            "except ImportError as e:\n"
+            "    print(e, '|', type(e.__cause__).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    assert "pip install 'meshclient[httpx]'" in out
+    assert "ImportError" in out.split("|")[1] or "ModuleNotFoundError" in out.split("|")[1]
