@@ -188,9 +188,22 @@ def compile_rule(
     """Compile one valid rule for one parent (Gateway listener or Service port)."""
     info = RouteInfo(kind=route.kind, namespace=route.meta.namespace, name=route.meta.name,
                      rule=rule.index, rule_name=rule.name)
+    refs: Sequence[HTTPBackendRef | GRPCBackendRef] = rule.backend_refs
+    if refs and not rule.filters and rule.session_persistence is None and not any(
+        b.filters for b in refs
+    ):
+        # The common rule: weighted backends and nothing else. Built directly, it is a
+        # third of the general path's cost on a large table.
+        resolved = tuple(resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
+                         for b in refs)
+        if all(b.valid for b in resolved) and any(b.weight for b in resolved):
+            timeouts, retry = getattr(rule, "timeouts", None), getattr(rule, "retry", None)
+            plan = Plan(route=info, parent=parent, backends=resolved, timeouts=timeouts,
+                        retry=retry)
+            return RuleTarget(route=info, parent=parent, backends=resolved, timeouts=timeouts,
+                              retry=retry, plan=plan, bare_plan=plan, simple=True)
     where = f"{route.kind} {route.meta.ns_name} rule {rule.index}"
     unsupported = _unsupported(rule.filters, where) if rule.filters else []
-    refs: Sequence[HTTPBackendRef | GRPCBackendRef] = rule.backend_refs
     for i, b in enumerate(refs):
         if not b.filters:
             continue
