@@ -230,3 +230,30 @@ class TestMirrors:
         while m.balancer(rand=None).statistics().in_flight and time.monotonic() < deadline:  # type: ignore[arg-type]
             time.sleep(0.02)
         assert m.balancer(rand=None).statistics().in_flight == 0  # type: ignore[arg-type]
+
+    def test_via_gateway_without_address_dials_the_target(self, client: Make,
+                                                          servers: Any) -> None:
+        """Without a Gateway address a via-gateway call goes to the target as dialled, with
+        its own authority (DESIGN.md via gateway fallback)."""
+        from concurrent import futures
+
+        gw = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        gw.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
+            "Unary": grpc.unary_unary_rpc_method_handler(lambda r, c: b"by-name:" + r)}),))
+        port = gw.add_insecure_port("127.0.0.1:0")
+        gw.start()
+        try:
+            v1 = servers("v1")
+            route = {"apiVersion": h.GW_API, "kind": "GRPCRoute",
+                     "metadata": {"name": "pay", "namespace": "default"},
+                     "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["localhost"],
+                              "rules": [rule(("pay-v1", 9000),
+                                             filters=[h.extension_ref()])]}}
+            m = mesh_of(h.gateway(listeners=[h.listener("grpc", port, "HTTP")]),
+                        service("pay-v1", [v1], namespace="default"), route)
+            c = client(m, f"grpc://localhost:{port}")
+            assert c.channel.describe(f"/{SERVICE}/Unary")["via"] == "gateway"
+            assert c.unary() == b"by-name:hi"
+            assert v1.hits == 0
+        finally:
+            gw.stop(None).wait(5)
