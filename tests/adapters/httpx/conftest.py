@@ -200,7 +200,7 @@ def spiffe_cert(ca: trustme.CA, uri: str, dns: Sequence[str] = ()) -> tuple[byte
 # -- manifests ----------------------------------------------------------------------------------
 
 
-def service(name: str, backends: Sequence[Backend], *, namespace: str = "default",
+def service(name: str, backends: Sequence[Backend | H2CBackend], *, namespace: str = "default",
             app_protocol: str | None = None) -> list[Obj]:
     """Service ``name`` (port 8080, named ``http``) and one EndpointSlice per backend."""
     ports = (("http", 8080, app_protocol),) if app_protocol else (("http", 8080),)
@@ -210,7 +210,8 @@ def service(name: str, backends: Sequence[Backend], *, namespace: str = "default
     return out
 
 
-def endpoint_slice(name: str, b: Backend, i: int, *, namespace: str = "default") -> Obj:
+def endpoint_slice(name: str, b: Backend | H2CBackend, i: int, *,
+                   namespace: str = "default") -> Obj:
     return {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": f"{name}-{i}", "namespace": namespace,
@@ -350,3 +351,63 @@ def client(request: pytest.FixtureRequest) -> Iterator[Callable[..., Client]]:
         c.close()
     if loop is not None:
         loop.close()
+
+
+class H2CBackend:
+    """A cleartext HTTP/2 (prior knowledge) endpoint built on ``h2``; answers 200 ``h2c``."""
+
+    def __init__(self) -> None:
+        self.host = f"127.0.0.{next(_addresses)}"
+        self.listener = socket.socket()
+        self.listener.bind((self.host, 0))
+        self.listener.listen()
+        self.port: int = self.listener.getsockname()[1]
+        self.requests: list[dict[str, str]] = []
+        self._conns: list[socket.socket] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn.initiate_connection()
+        heads: dict[int, dict[str, str]] = {}
+        with contextlib.suppress(OSError):
+            sock.sendall(conn.data_to_send())
+            while True:
+                data = sock.recv(65535)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        heads[ev.stream_id] = dict(ev.headers)  # type: ignore[arg-type]
+                    elif isinstance(ev, h2.events.DataReceived):
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        self.requests.append(heads.pop(ev.stream_id, {}))
+                        conn.send_headers(ev.stream_id, [(":status", "200"),
+                                                         ("content-length", "3")])
+                        conn.send_data(ev.stream_id, b"h2c", end_stream=True)
+                sock.sendall(conn.data_to_send())
+
+    def kill(self) -> None:
+        self._stop = True
+        self.listener.close()
+        for c in self._conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()

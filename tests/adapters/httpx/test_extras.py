@@ -119,3 +119,20 @@ def test_async_cancelled_request_releases_its_attempt(backends: Make) -> None:
         assert loop.run(go()) == (0, 0)
     finally:
         loop.close()
+
+
+def test_h2c_backend_spoken_to_with_prior_knowledge(client: MakeClient) -> None:
+    """appProtocol kubernetes.io/h2c gets HTTP/2 without TLS, :authority = Host (G1911)."""
+    from tests.adapters.httpx.conftest import H2CBackend
+
+    b = H2CBackend()
+    try:
+        mesh = mesh_of(gateway(), service("b", [b], app_protocol="kubernetes.io/h2c"),
+                       route(h.rule(backends=[h.backend("b")])))
+        c = client(mesh)
+        r = c.get(f"http://{HOST}/h2")
+        assert (r.status_code, r.text, r.http_version) == (200, "h2c", "HTTP/2")
+        assert b.requests[0][":authority"] == HOST
+        assert b.requests[0][":path"] == "/h2"
+    finally:
+        b.kill()
