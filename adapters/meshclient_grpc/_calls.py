@@ -154,7 +154,9 @@ class Router:
         if d.action is Action.FORWARD and d.via is Via.DIRECT:
             s = self.settings(d)
             policy = s.policy or CONNECT_DEFAULT
+            names = {v: k.name for k, v in HTTP_OF.items()}
             out["retry"] = {"attempts": policy.attempts, "codes": sorted(policy.codes),
+                            "grpc_codes": sorted(names.get(c, str(c)) for c in policy.codes),
                             "backoff": policy.backoff, "source": policy.source}
             if s.timeouts is not None:
                 out["timeouts"] = {"request": s.timeouts.request,

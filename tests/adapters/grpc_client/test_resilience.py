@@ -108,7 +108,8 @@ class TestRetries:
                         "retry.linkerd.io/limit": "3"}))
         c = client(m)
         got = c.channel.describe(f"/{SERVICE}/Unary")["retry"]
-        assert got == {"attempts": 3, "codes": [503, 504], "backoff": 0.025,
+        assert got == {"attempts": 3, "codes": [503, 504],
+                       "grpc_codes": ["DEADLINE_EXCEEDED", "UNAVAILABLE"], "backoff": 0.025,
                        "source": "GRPCRoute shop/pay annotations"}
 
     def test_retry_budget_exhausted_answers_unavailable(self, servers: Any) -> None:
