@@ -260,3 +260,21 @@ class TestReporting:
         for _ in range(10):
             c.unary()
         assert bad.hits == before
+
+    def test_concurrent_threads_share_one_channel(self, servers: Any) -> None:
+        """Eight threads calling one sync mesh channel (registered methods, made under the
+        pool's lock) all succeed and leave nothing in flight (ECOSYSTEM.md §2.1)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from meshclient_grpc import mesh_channel
+
+        a, b = servers("a"), servers("b")
+        m = mesh_of(service("pay", [a, b]))
+        with mesh_channel(m, "grpc://pay.shop:9000") as ch, ThreadPoolExecutor(8) as pool:
+            def work(_: int) -> list[bytes]:
+                mc = ch.unary_unary(f"/{SERVICE}/Unary", _registered_method=True)
+                return [mc(b"t", timeout=5).split(b":")[0] for _ in range(25)]
+
+            got = [x for batch in pool.map(work, range(8)) for x in batch]
+        assert len(got) == 200 and set(got) == {b"a", b"b"}
+        assert m.balancer(rand=lambda: 0.5).statistics().in_flight == 0
