@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -57,7 +57,7 @@ def test_retry_streamed_body_not_replayed_after_it_was_sent(backends: Make,
             yield b"once"
         r = c.request("PUT", f"http://{HOST}/", content=body())
     else:
-        async def abody():  # type: ignore[no-untyped-def]
+        async def abody() -> AsyncIterator[bytes]:
             yield b"once"
         r = c.request("PUT", f"http://{HOST}/", content=abody())
     assert r.status_code == 503

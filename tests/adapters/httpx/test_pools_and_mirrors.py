@@ -62,8 +62,8 @@ def test_pools_one_per_endpoint(backends: Make, client: MakeClient) -> None:
 def test_pools_closed_when_endpoints_vanish(backends: Make, client: MakeClient) -> None:
     """An endpoint that leaves the EndpointSlices has its pool closed (next request included)."""
     a, b = backends("a"), backends("b")
-    objects = [gateway(), service("svc", [a, b]), route(h.rule(backends=[h.backend("svc")]))]
-    mesh = mesh_of(*objects)
+    mesh = mesh_of(gateway(), service("svc", [a, b]),
+                   route(h.rule(backends=[h.backend("svc")])))
     c = client(mesh)
     for _ in range(4):
         c.get(f"http://{HOST}/")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -261,13 +261,13 @@ def test_transport_streams_request_and_response_bodies(backends: Make,
     mesh = mesh_of(gateway(), service("b", [b]), route(h.rule(backends=[h.backend("b")])))
     c = client(mesh)
     if c.kind == "sync":
-        def gen():  # type: ignore[no-untyped-def]
+        def gen() -> Iterator[bytes]:
             yield b"abc"
             yield b"def"
         with c.http.stream("POST", f"http://{HOST}/", content=gen()) as r:
             assert b"".join(r.iter_bytes()) == b"fedcba"
     else:
-        async def agen():  # type: ignore[no-untyped-def]
+        async def agen() -> AsyncIterator[bytes]:
             yield b"abc"
             yield b"def"
 
