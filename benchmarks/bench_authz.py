@@ -6,10 +6,11 @@ Numbers go to ``benchmarks/README.md`` ("Authorization").
 
 Policies: 100 Istio AuthorizationPolicies apply to the workload (90 ALLOW, each naming one
 caller service account with two path prefixes and a method list; 10 DENY on admin paths and
-a header condition). ``indexed`` requests come from callers named by exact principals (the
-engine looks their rules up by principal); ``scan`` uses 100 ALLOW policies keyed on
-namespaces, which no index covers, so every rule is tried. Medians of per-call cost over
-batches of 100 calls.
+a header condition): ``principals``, the engine looks rules up by the caller's principal.
+``namespaces``: 100 ALLOW policies naming caller namespaces (looked up by namespace).
+``paths``: 100 ALLOW policies on path prefixes and methods only (looked up by path prefix).
+``unindexed``: 100 ALLOW policies on a header condition, which no index covers, so every
+rule is tried (the worst case). Medians of per-call cost over batches of 100 calls.
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ def scan_policies() -> list[dict[str, Any]]:
     }]}) for i in range(100)]
 
 
+def path_policies() -> list[dict[str, Any]]:
+    return [policy(f"allow-{i}", {"rules": [{
+        "to": [{"operation": {"methods": ["GET"], "paths": [f"/api/v1/items/{i}/*"]}}],
+    }]}) for i in range(100)]
+
+
+def unindexed_policies() -> list[dict[str, Any]]:
+    return [policy(f"allow-{i}", {"rules": [{
+        "when": [{"key": "request.headers[x-tenant]", "values": [f"tenant{i}"]}],
+    }]}) for i in range(100)]
+
+
 def compiled(manifests: list[dict[str, Any]]) -> Any:
     objs = [parse_object(m)[0] for m in manifests]
     return compile_policies(Snapshot.build([o for o in objs if o], version=1), WORKLOAD)
@@ -92,12 +105,13 @@ def median_us(fn: Callable[[int], object], n: int) -> tuple[float, float]:
 def requests_for(kind: str, rng: random.Random, count: int) -> list[AuthzRequest]:
     reqs = []
     for _ in range(count):
-        i = rng.randrange(90 if kind == "indexed" else 100)
-        sa = f"cluster.local/ns/team{i % 10 if kind == 'indexed' else i}/sa/client{i}"
+        i = rng.randrange(90 if kind == "principals" else 100)
+        sa = f"cluster.local/ns/team{i % 10 if kind == 'principals' else i}/sa/client{i}"
         peer = identity_from_spiffe_id(f"spiffe://{sa}")
         reqs.append(AuthzRequest(
             method="GET", path=f"/api/v1/items/{i}/detail", host="orders.shop.svc", port=8080,
-            headers={"x-request-id": "abc"}, caller=Caller(peer=peer, source_ip="10.0.0.1")))
+            headers={"x-request-id": "abc", "x-tenant": f"tenant{i}"},
+            caller=Caller(peer=peer, source_ip="10.0.0.1")))
     return reqs
 
 
@@ -108,13 +122,15 @@ def main() -> None:
     rng = random.Random(7)
     n = args.requests
 
-    for kind, manifests in (("indexed", indexed_policies()), ("scan", scan_policies())):
+    for kind, manifests in (("principals", indexed_policies()), ("namespaces", scan_policies()),
+                            ("paths", path_policies()),
+                            ("unindexed", unindexed_policies())):
         t0 = time.perf_counter()
         ps = compiled(manifests)
         compile_ms = (time.perf_counter() - t0) * 1e3
         reqs = requests_for(kind, rng, 1000)
         assert all(ps.decide(r).allowed for r in reqs), kind
-        med, low = median_us(lambda i: ps.decide(reqs[i % 1000]), n)
+        med, low = median_us(lambda i, ps=ps, reqs=reqs: ps.decide(reqs[i % 1000]), n)
         print(f"decide, 100 policies ({kind}): median {med:.2f} µs (min {low:.2f}); "
               f"compile {compile_ms:.1f} ms")
 

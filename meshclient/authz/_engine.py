@@ -59,40 +59,90 @@ class Workload:
         return f"workload in {self.namespace}{sa}"
 
 
-@attrs.frozen(eq=False)
+@attrs.frozen(eq=False, kw_only=True)
 class RuleIndex:
-    """Rules of one action, indexed by the principals they are limited to."""
+    """Rules of one action, indexed by the principals or namespaces they are limited to.
+
+    A rule keyed by principal or namespace can only match callers with that principal or
+    namespace, so a request tries those rules and the unkeyed (``general``) ones only: the
+    verdict equals a scan of every rule (the differential test checks it).
+    """
 
     by_principal: Mapping[str, tuple[CompiledRule, ...]]
+    by_namespace: Mapping[str, tuple[CompiledRule, ...]]
     general: tuple[CompiledRule, ...]
+    by_path: Mapping[str, tuple[CompiledRule, ...]] = MappingProxyType({})
+    by_prefix: Mapping[str, tuple[CompiledRule, ...]] = MappingProxyType({})
+    prefix_lengths: tuple[int, ...] = ()
+    """The distinct prefix lengths: one dict lookup each per request, not one per rule."""
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
-        by: dict[str, list[CompiledRule]] = {}
+        by: dict[str, dict[str, list[CompiledRule]]] = {"p": {}, "n": {}, "x": {}, "pre": {}}
         general: list[CompiledRule] = []
+
+        def add(kind: str, value: str, rule: CompiledRule) -> None:
+            bucket = by[kind].setdefault(value, [])
+            if rule not in bucket:
+                bucket.append(rule)
+
         for rule in rules:
-            if rule.principals is None:
-                general.append(rule)
+            if rule.principals is not None:
+                for kind, value in rule.principals:
+                    add(kind, value, rule)
+            elif rule.paths is not None:
+                exact, prefixes = rule.paths
+                for value in exact:
+                    add("x", value, rule)
+                for value in prefixes:
+                    add("pre", value, rule)
             else:
-                for p in rule.principals:
-                    by.setdefault(p, []).append(rule)
-        return cls(MappingProxyType({k: tuple(v) for k, v in by.items()}), tuple(general))
+                general.append(rule)
+
+        def frozen(kind: str) -> Mapping[str, tuple[CompiledRule, ...]]:
+            return MappingProxyType({k: tuple(v) for k, v in by[kind].items()})
+
+        return cls(
+            by_principal=frozen("p"), by_namespace=frozen("n"), general=tuple(general),
+            by_path=frozen("x"), by_prefix=frozen("pre"),
+            prefix_lengths=tuple(sorted({len(k) for k in by["pre"]})),
+        )
 
     def first(self, req: AuthzRequest, principal: str | None) -> CompiledRule | None:
         if principal is not None:
             for rule in self.by_principal.get(principal, ()):
                 if rule.match(req):
                     return rule
+            if self.by_namespace:
+                peer = req.caller.peer
+                namespace = peer.namespace if peer is not None else None
+                if namespace is not None:
+                    for rule in self.by_namespace.get(namespace, ()):
+                        if rule.match(req):
+                            return rule
+        if self.by_path or self.prefix_lengths:
+            path = req.path
+            for rule in self.by_path.get(path, ()):
+                if rule.match(req):
+                    return rule
+            for length in self.prefix_lengths:
+                if length > len(path):
+                    break
+                for rule in self.by_prefix.get(path[:length], ()):
+                    if rule.match(req):
+                        return rule
         for rule in self.general:
             if rule.match(req):
                 return rule
         return None
 
     def __bool__(self) -> bool:
-        return bool(self.by_principal) or bool(self.general)
+        return bool(self.by_principal or self.by_namespace or self.general or self.by_path
+                    or self.by_prefix)
 
 
-_EMPTY_INDEX: Final = RuleIndex(MappingProxyType({}), ())
+_EMPTY_INDEX: Final = RuleIndex(
+    by_principal=MappingProxyType({}), by_namespace=MappingProxyType({}), general=())
 
 
 @attrs.frozen(eq=False, kw_only=True)

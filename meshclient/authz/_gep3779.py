@@ -49,7 +49,9 @@ def targets(
     return False
 
 
-def _source_match(src: GatewayAuthzSource, trust_domain: str) -> tuple[Matcher, str | None]:
+def _source_match(
+    src: GatewayAuthzSource, trust_domain: str
+) -> tuple[Matcher, tuple[str, str] | None]:
     if src.type == "SPIFFE" and src.spiffe is not None:
         spiffe = src.spiffe
 
@@ -57,7 +59,7 @@ def _source_match(src: GatewayAuthzSource, trust_domain: str) -> tuple[Matcher, 
             peer = req.caller.peer
             return peer is not None and peer.spiffe_id == spiffe
 
-        return by_spiffe, spiffe[len("spiffe://"):]
+        return by_spiffe, ("p", spiffe[len("spiffe://"):])
     if src.type == "ServiceAccount" and src.namespace and src.name:
         ns, name = src.namespace, src.name
         # The source must be in the target's trust domain (GEP-3779).
@@ -67,20 +69,22 @@ def _source_match(src: GatewayAuthzSource, trust_domain: str) -> tuple[Matcher, 
                 return (peer is not None and peer.trust_domain == trust_domain
                         and peer.namespace == ns and peer.service_account is not None)
 
-            return any_sa, None
+            return any_sa, ("n", ns)
 
         def by_sa(req: AuthzRequest) -> bool:
             peer = req.caller.peer
             return (peer is not None and peer.trust_domain == trust_domain
                     and peer.namespace == ns and peer.service_account == name)
 
-        return by_sa, f"{trust_domain}/ns/{ns}/sa/{name}"
+        return by_sa, ("p", f"{trust_domain}/ns/{ns}/sa/{name}")
     raise UnsupportedPolicy(f"source {src!r}")
 
 
-def _rule(rule: GatewayAuthzRule, trust_domain: str) -> tuple[Matcher, frozenset[str] | None]:
+def _rule(
+    rule: GatewayAuthzRule, trust_domain: str
+) -> tuple[Matcher, frozenset[tuple[str, str]] | None]:
     parts: list[Matcher] = []
-    keys: frozenset[str] | None = None
+    keys: frozenset[tuple[str, str]] | None = None
     if rule.sources is not None:
         if not rule.sources:
             # `sources: []`: present but empty selects no source (GEP-3779).

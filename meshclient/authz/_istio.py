@@ -294,7 +294,7 @@ def _condition(cond: IstioCondition) -> Matcher:
     raise UnsupportedPolicy(f"when key {key!r} is not implemented")
 
 
-def _source(src: IstioSource) -> tuple[Matcher, frozenset[str] | None]:
+def _source(src: IstioSource) -> tuple[Matcher, frozenset[tuple[str, str]] | None]:
     parts: list[Matcher] = []
     pairs: list[tuple[Getter, tuple[str, ...] | None, tuple[str, ...] | None, bool]] = [
         (_principal, src.principals, src.not_principals, False),
@@ -309,9 +309,11 @@ def _source(src: IstioSource) -> tuple[Matcher, frozenset[str] | None]:
         make = ip_check if is_ip else string_check
         parts.append(_field(get, None if pos is None else make(pos),
                             None if neg is None else make(neg)))
-    keys: frozenset[str] | None = None
+    keys: frozenset[tuple[str, str]] | None = None
     if src.principals is not None and not any("*" in p for p in src.principals):
-        keys = frozenset(src.principals)
+        keys = frozenset(("p", p) for p in src.principals)
+    elif src.namespaces is not None and not any("*" in n for n in src.namespaces):
+        keys = frozenset(("n", n) for n in src.namespaces)
     return _all(parts), keys
 
 
@@ -350,6 +352,23 @@ def _hosts(hosts: Iterable[str]) -> list[str]:
     return out
 
 
+def _path_keys(ops: Iterable[IstioOperation]) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The exact paths and prefixes a rule is limited to, if every operation limits paths."""
+    exact: set[str] = set()
+    prefixes: set[str] = set()
+    for op in ops:
+        if not op.paths:
+            return None
+        for p in op.paths:
+            if "*" not in p:
+                exact.add(p)
+            elif p.endswith("*") and "*" not in p[:-1] and len(p) > 1:
+                prefixes.add(p[:-1])
+            else:
+                return None
+    return frozenset(exact), frozenset(prefixes)
+
+
 def compile_istio_rules(policy: IstioAuthorizationPolicy) -> tuple[CompiledRule, ...]:
     """The policy's rules as predicates.
 
@@ -362,14 +381,17 @@ def compile_istio_rules(policy: IstioAuthorizationPolicy) -> tuple[CompiledRule,
     out: list[CompiledRule] = []
     for index, rule in enumerate(policy.rules):
         parts: list[Matcher] = []
-        keys: frozenset[str] | None = None
+        keys: frozenset[tuple[str, str]] | None = None
         if rule.from_:
             compiled = [_source(s) for s in rule.from_]
             parts.append(_any([m for m, _ in compiled]))
             if all(k is not None for _, k in compiled):
                 keys = frozenset().union(*(k for _, k in compiled if k is not None))
-        if rule.to:
-            parts.append(_any([_operation(o) for o in rule.to]))
+        path_keys = _path_keys(rule.to) if rule.to else None
+        # Cheap, selective checks first: conditions and operations before sources.
         parts.extend(_condition(c) for c in rule.when)
-        out.append(CompiledRule(policy=key, index=index, match=_all(parts), principals=keys))
+        if rule.to:
+            parts.insert(0, _any([_operation(o) for o in rule.to]))
+        out.append(CompiledRule(policy=key, index=index, match=_all(parts), principals=keys,
+                                paths=path_keys))
     return tuple(out)

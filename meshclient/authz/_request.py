@@ -39,11 +39,14 @@ Matcher = Callable[[AuthzRequest], bool]
 
 @attrs.frozen(kw_only=True)
 class CompiledRule:
-    """One rule of one policy, as a predicate plus the principals it can only match."""
+    """One rule of one policy, as a predicate plus the callers it can only match."""
 
     policy: str
     """``Kind ns/name`` of the policy it came from."""
     index: int
     match: Matcher
-    principals: frozenset[str] | None = None
-    """When set, the rule cannot match a caller whose principal is not in it (an index key)."""
+    principals: frozenset[tuple[str, str]] | None = None
+    """Index keys: ``("p", principal)`` / ``("n", namespace)``; when set, the rule cannot match
+    a caller whose principal and namespace are both absent from it."""
+    paths: tuple[frozenset[str], frozenset[str]] | None = None
+    """(exact paths, path prefixes): when set, the rule cannot match other paths."""

@@ -225,7 +225,7 @@ def ref_decide(objs: list[Any], workload: Workload, req: AuthzRequest) -> bool:
     return not allows or any(allows)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(manifests=policy_sets(), reqs=st.lists(requests, min_size=1, max_size=8))
 def test_engine_random_policies_agree_with_reference(
     manifests: list[dict[str, Any]], reqs: list[AuthzRequest]
@@ -242,8 +242,12 @@ def test_engine_random_policies_agree_with_reference(
         assert policy_set.decide(req).allowed == ref_decide(objs, WORKLOAD, req), req
 
 
-exact_sources = st.fixed_dictionaries({"principals": values(PRINCIPALS[1:])}, optional={
-    "notPrincipals": values(PRINCIPALS[1:])})
+exact_sources = st.one_of(
+    st.fixed_dictionaries({"principals": values(PRINCIPALS[1:])}, optional={
+        "notPrincipals": values(PRINCIPALS[1:])}),
+    st.fixed_dictionaries({"namespaces": values(["app", "ops"])}, optional={
+        "principals": values(["*", "*/sa/web"])}),
+)
 exact_rules = st.fixed_dictionaries({
     "from": st.lists(exact_sources.map(lambda s: {"source": s}), min_size=1, max_size=2),
 }, optional={
@@ -263,9 +267,35 @@ def exact_policies(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_engine_principal_indexed_rules_agree_with_reference(
     manifests: list[dict[str, Any]], reqs: list[AuthzRequest]
 ) -> None:
-    """Rules limited to exact principals (indexed by principal) decide as the reference does."""
+    """Rules limited to exact principals or namespaces (indexed) decide as the reference does."""
     objs = [parse_object(m)[0] for m in manifests]
     policy_set = compile_policies(Snapshot.build([o for o in objs if o], version=1), WORKLOAD)
-    assert policy_set.allow.by_principal or policy_set.deny.by_principal
+    assert policy_set.allow or policy_set.deny
+    for req in reqs:
+        assert policy_set.decide(req).allowed == ref_decide(objs, WORKLOAD, req), req
+
+
+path_rules = st.fixed_dictionaries({"to": st.lists(st.fixed_dictionaries(
+    {"paths": values(["/admin", "/admin*", "/admin/x", "/public*", "/", "/index.html"])},
+    optional={"methods": values(["GET", "POST"])}).map(lambda o: {"operation": o}),
+    min_size=1, max_size=2)}, optional={"from": st.lists(
+        sources.map(lambda s: {"source": s}), min_size=1, max_size=1)})
+
+
+@st.composite
+def path_policies(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [istio(f"x{i}", {"action": draw(st.sampled_from(["ALLOW", "DENY"])),
+                            "rules": draw(st.lists(path_rules, min_size=1, max_size=3))})
+            for i in range(draw(st.integers(1, 6)))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(manifests=path_policies(), reqs=st.lists(requests, min_size=1, max_size=8))
+def test_engine_path_indexed_rules_agree_with_reference(
+    manifests: list[dict[str, Any]], reqs: list[AuthzRequest]
+) -> None:
+    """Rules limited to exact paths or prefixes (indexed by path) decide as the reference does."""
+    objs = [parse_object(m)[0] for m in manifests]
+    policy_set = compile_policies(Snapshot.build([o for o in objs if o], version=1), WORKLOAD)
     for req in reqs:
         assert policy_set.decide(req).allowed == ref_decide(objs, WORKLOAD, req), req
