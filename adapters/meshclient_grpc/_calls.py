@@ -26,7 +26,7 @@ import grpc
 
 from meshclient import Mesh
 from meshclient.balancing import BalancerConfig, Pick
-from meshclient.resilience import Failure, Outcome, RetryBudgets, attempt_timeout, next_step
+from meshclient.resilience import Outcome, RetryBudgets, attempt_timeout, next_step
 from meshclient.routing import Action, Backend, BackendTLS, Decision, RequestHead, Via
 from meshclient_grpc._endpoints import (
     ENDPOINT,
@@ -44,11 +44,12 @@ from meshclient_grpc._policy import (
     RetrySettings,
     TLSProblem,
     answer_code,
+    outcome_of,
     settings_from_annotations,
     tls_name,
 )
 
-__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "outcome_of"]
+__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router"]
 
 Metadata = Sequence[tuple[str, str | bytes]] | None
 
@@ -60,9 +61,6 @@ _OK = grpc.StatusCode.OK
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 _DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
 _CANCELLED = grpc.StatusCode.CANCELLED
-_OUTCOMES: Final = {code: Outcome.response(status) for code, status in HTTP_OF.items()}
-_CONNECT = Outcome.failed(Failure.CONNECT)
-_TIMEOUT = Outcome.failed(Failure.TIMEOUT)
 
 
 class Answer:
@@ -409,20 +407,6 @@ class CallState:
         if step.status == 504 and code is not _DEADLINE and self.deadline is not None:
             return Answer(_DEADLINE, f"meshclient: {step.reason}")
         return DONE
-
-
-def outcome_of(code: grpc.StatusCode, details: str, *, per_try: bool) -> Outcome | None:
-    """The core ``Outcome`` of an attempt that ended with ``code``; None: not the endpoint's
-    doing (the caller's deadline or cancellation), so only its in-flight count changes."""
-    if code is _OK:
-        return _OUTCOMES[_OK]
-    if code is _UNAVAILABLE and details.startswith("failed to connect"):
-        return _CONNECT  # grpc's wording for refused, unreachable and failed TLS handshakes
-    if code is _DEADLINE:
-        return _TIMEOUT if per_try else None
-    if code is _CANCELLED and details == "Locally cancelled by application!":
-        return None
-    return _OUTCOMES.get(code)
 
 
 def _index(backends: tuple[Backend, ...], backend: Backend) -> int:

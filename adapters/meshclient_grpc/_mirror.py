@@ -15,8 +15,8 @@ import grpc
 
 from meshclient.balancing import Pick
 from meshclient.routing import Backend
-from meshclient_grpc._calls import Attempt, CallState, Router, outcome_of
-from meshclient_grpc._policy import TLSProblem
+from meshclient_grpc._calls import Attempt, CallState, Router
+from meshclient_grpc._policy import TLSProblem, outcome_of
 
 __all__ = ["mirror_attempts", "mirror_done"]
 

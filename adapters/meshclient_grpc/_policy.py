@@ -36,6 +36,7 @@ import attrs
 import grpc
 
 from meshclient.model import RetryPolicy, Timeouts
+from meshclient.resilience import Failure, Outcome
 from meshclient.routing import BackendTLS, Decision
 from meshclient.routing._decision import GRPC_STATUS
 
@@ -46,6 +47,7 @@ __all__ = [
     "RetrySettings",
     "TLSProblem",
     "answer_code",
+    "outcome_of",
     "parse_linkerd_duration",
     "settings_from_annotations",
     "tls_name",
@@ -80,6 +82,25 @@ CONNECT_DEFAULT: Final = RetryPolicy(attempts=2, codes=frozenset(), backoff=0.0,
                                      source="connect-failure default")
 """Without any policy a call is still retried on another endpoint when it never left the
 client (connect failure): gRPC's transparent retries do the same (gRFC A6)."""
+
+
+_OUTCOMES: Final = {code: Outcome.response(status) for code, status in HTTP_OF.items()}
+_CONNECT: Final = Outcome.failed(Failure.CONNECT)
+_TIMEOUT: Final = Outcome.failed(Failure.TIMEOUT)
+
+
+def outcome_of(code: grpc.StatusCode, details: str, *, per_try: bool) -> Outcome | None:
+    """The core ``Outcome`` of an attempt that ended with ``code``; None: not the endpoint's
+    doing (the caller's deadline or cancellation), so only its in-flight count changes."""
+    if code is _C.OK:
+        return _OUTCOMES[_C.OK]
+    if code is _C.UNAVAILABLE and details.startswith("failed to connect"):
+        return _CONNECT  # grpc's wording for refused, unreachable and failed TLS handshakes
+    if code is _C.DEADLINE_EXCEEDED:
+        return _TIMEOUT if per_try else None
+    if code is _C.CANCELLED and details == "Locally cancelled by application!":
+        return None
+    return _OUTCOMES.get(code)
 
 
 def answer_code(http_status: int | None) -> grpc.StatusCode:
