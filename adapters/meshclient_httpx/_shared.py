@@ -96,22 +96,26 @@ class Shared:
         self.lock = threading.Lock()
 
     def subscribe(self, on_change: Callable[[frozenset[tuple[str, int]]], None]) -> None:
-        """Call ``on_change(live endpoints)`` after each mesh change, while the owner lives."""
-        ref = weakref.WeakMethod(on_change)
-        mirrors = self.mirrors
-        budgets = self.flow.retries.budgets
+        """Call ``on_change(live endpoints)`` after each mesh change, while the owner lives.
+
+        The mesh keeps its listeners for good (it has no ``unsubscribe``), so the listener
+        holds only weak references: a transport that is dropped is not kept alive by it.
+        """
+        method = weakref.WeakMethod(on_change)
+        shared = weakref.ref(self)
 
         def listener(table: RoutingTable, snapshot: Snapshot) -> None:
+            me, owner_changed = shared(), method()
+            if me is None or owner_changed is None:
+                return
             live = live_endpoints(snapshot)
-            for pool in mirrors.pools.retire(live):
+            for pool in me.mirrors.pools.retire(live):
                 pool.close()
             # Budgets belong to Services (GEP-3388): drop those of Services that are gone.
-            budgets.forget({(s.meta.namespace, s.meta.name)
-                            for s in snapshot.of("Service").values()
-                            if isinstance(s, Service)})
-            method = ref()
-            if method is not None:
-                method(live)
+            me.flow.retries.budgets.forget({(s.meta.namespace, s.meta.name)
+                                            for s in snapshot.of("Service").values()
+                                            if isinstance(s, Service)})
+            owner_changed(live)
 
         self.mesh.subscribe(listener)
 

@@ -167,3 +167,21 @@ def test_identity_token_custom_header_and_callers_header_kept(
     c.get(f"http://{HOST}/")
     c.get(f"http://{HOST}/", headers={"x-mesh-token": "mine"})
     assert [s.headers["x-mesh-token"] for s in b.requests] == ["tok", "mine"]
+
+
+def test_transport_dropped_is_not_kept_alive_by_the_mesh(backends: Make) -> None:
+    """A closed and dropped transport is garbage: the mesh's listener holds it weakly."""
+    import gc
+    import weakref
+
+    from meshclient_httpx import MeshTransport
+
+    mesh = mesh_of(gateway(), service("svc", [backends("a")]),
+                   route(h.rule(backends=[h.backend("svc")])))
+    t = MeshTransport(mesh)
+    ref = weakref.ref(t)
+    t.close()
+    del t
+    gc.collect()
+    assert ref() is None
+    replace_objects(mesh, [gateway()])  # the stale listener is a no-op, not an error
