@@ -133,6 +133,18 @@ class TestClientIdentity:
             time.sleep(0.1)
         assert pod.calls[-1].metadata["authorization"] == "Bearer second-token"
 
+    def test_token_is_not_sent_outside_the_mesh(self, client: Make, servers: Any,
+                                                 tmp_path: Path) -> None:
+        """A passthrough call to a non-mesh target carries no service-account token (the
+        token is for mesh workloads only)."""
+        plain = servers("plain")
+        token = tmp_path / "token"
+        token.write_text("secret\n")
+        c = client(mesh_of(service("pay", [])), f"{plain.host}:{plain.port}",
+                   token_file=token)
+        assert c.unary() == b"plain:hi"
+        assert "authorization" not in plain.calls[-1].metadata
+
     def test_grpcs_passthrough_uses_given_roots(self, client: Make, servers: Any,
                                                 ca: trustme.CA) -> None:
         """A ``grpcs://`` target outside the mesh gets a plain TLS channel trusting
