@@ -88,6 +88,13 @@ class _Base:
     def _retired(self, pool: Any) -> None:
         raise NotImplementedError
 
+    def reload_client_cert(self) -> None:
+        """Present the ``client_cert`` files again (after they were rotated) on new handshakes.
+
+        Connections already open keep the certificate they were made with until they close.
+        """
+        self._s.tls.reload_client_cert()
+
     def statistics(self) -> PoolStatistics:
         """Counters of the endpoint pools (tests and operators: ``repr`` shows them too)."""
         return self._pools.statistics()
@@ -109,6 +116,8 @@ class MeshTransport(_Base, httpx.BaseTransport):
         limits: Connection limits of *each* endpoint's pool.
         verify: Trust for ``https://`` mesh requests whose backend has no BackendTLSPolicy
             (and for the gateway hop); None: the system store. Policies bring their own CA.
+            httpcore sets ALPN on the context at every connect, so do not share one context
+            between transports that differ in ``http2``.
         client_cert: ``(certfile, keyfile[, password])`` presented to backends over TLS.
         token_file: A projected service-account token file, sent with each mesh request
             (re-read when it rotates) unless the request already has that header.

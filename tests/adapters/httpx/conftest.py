@@ -42,6 +42,8 @@ class Seen:
     body: bytes
     sni: str | None
     at: float
+    peer: str | None = None
+    """The client certificate's common name (mTLS backends)."""
 
 
 @attrs.define
@@ -88,9 +90,14 @@ class Backend:
                     body = _read_chunked(self.rfile)
                 else:
                     body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                peer = None
+                if isinstance(self.connection, ssl.SSLSocket):
+                    cert = self.connection.getpeercert()
+                    if cert:
+                        peer = dict(x[0] for x in cert["subject"]).get("commonName")
                 seen = Seen(self.command, self.path,
                             {k.lower(): v for k, v in self.headers.items()}, body,
-                            getattr(self.connection, "sni", None), time.monotonic())
+                            getattr(self.connection, "sni", None), time.monotonic(), peer)
                 with owner.lock:
                     owner.requests.append(seen)
                 reply = owner.behave(seen)
@@ -147,6 +154,14 @@ class Backend:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
                 conn.close()
+
+    def drop_connections(self) -> None:
+        """Close every open connection (clients must reconnect; the server keeps listening)."""
+        with self.lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     @property
     def hits(self) -> int:

@@ -129,6 +129,26 @@ def test_tls_client_certificate_presented(backends: Make, client: MakeClient,
     assert c.get(f"http://{HOST}/").status_code == 200
 
 
+def test_tls_client_certificate_rotation_reloaded(backends: Make, client: MakeClient,
+                                                  ca: trustme.CA, tmp_path: Path) -> None:
+    """reload_client_cert presents the rotated certificate on the next handshake."""
+    server = tls_context(ca.issue_cert(POLICY_HOST))
+    server.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server)
+    b = backends("b", tls=server)
+    path = tmp_path / "me.pem"
+    ca.issue_cert("gen1.example", common_name="gen1").private_key_and_cert_chain_pem \
+        .write_to_path(str(path))
+    c = client(mesh_of(*tls_world(b, ca)), client_cert=(str(path), str(path)))
+    c.get(f"http://{HOST}/")
+    ca.issue_cert("gen2.example", common_name="gen2").private_key_and_cert_chain_pem \
+        .write_to_path(str(path))
+    c.transport.reload_client_cert()
+    b.drop_connections()
+    c.get(f"http://{HOST}/")
+    assert [s.peer for s in b.requests] == ["gen1", "gen2"]
+
+
 def test_tls_plaintext_same_node_when_operator_allows(backends: Make, client: MakeClient,
                                                       ca: trustme.CA) -> None:
     """plaintext_same_node speaks plain HTTP to an endpoint on the client's node."""
