@@ -94,7 +94,9 @@ class Backend:
                 if isinstance(self.connection, ssl.SSLSocket):
                     cert = self.connection.getpeercert()
                     if cert:
-                        peer = dict(x[0] for x in cert["subject"]).get("commonName")
+                        names: Any = cert["subject"]
+                        peer = next((v for rdn in names for k, v in rdn
+                                     if k == "commonName"), None)
                 seen = Seen(self.command, self.path,
                             {k.lower(): v for k, v in self.headers.items()}, body,
                             getattr(self.connection, "sni", None), time.monotonic(), peer)
