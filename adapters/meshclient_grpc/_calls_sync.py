@@ -210,7 +210,8 @@ class MeshStream(_Delegating):
 
     def cancel(self) -> bool:
         got = self._call.cancel()
-        self._state.abandon()
+        if not self._started:  # a started stream is reported by its done callback
+            self._state.abandon()
         return got  # type: ignore[no-any-return]
 
 
@@ -244,6 +245,8 @@ class MeshFuture(_Delegating):
         fut.add_done_callback(self._attempt_done)
 
     def _restart(self) -> None:
+        if self._cancelled:
+            return
         try:
             self._start()
         except BaseException as exc:  # e.g. the channel was closed meanwhile
@@ -273,6 +276,8 @@ class MeshFuture(_Delegating):
 
     def _set(self, value: Any, error: BaseException | None, *, cancelled: bool = False) -> None:
         with self._cond:
+            if self._finished:
+                return  # cancelled first; the attempt's own end comes later
             self._value, self._error = value, error
             self._cancelled = self._cancelled or cancelled
             self._finished = True
@@ -313,7 +318,8 @@ class MeshFuture(_Delegating):
             self._cancelled = True
             call = self._call
         if call is not None:
-            call.cancel()
+            call.cancel()  # its done callback releases the pick
+        self._set(None, None, cancelled=True)
         return True
 
     def cancelled(self) -> bool:

@@ -278,3 +278,24 @@ class TestReporting:
             got = [x for batch in pool.map(work, range(8)) for x in batch]
         assert len(got) == 200 and set(got) == {b"a", b"b"}
         assert m.balancer(rand=lambda: 0.5).statistics().in_flight == 0
+
+    def test_cancelled_calls_leave_nothing_in_flight(self, servers: Any) -> None:
+        """Cancelling a sync future and a started server stream releases their picks (the
+        balancer's in-flight counts go back to zero)."""
+        from meshclient_grpc import mesh_channel
+
+        slow = servers("slow")
+        m = mesh_of(service("pay", [slow]))
+        balancer = m.balancer(rand=lambda: 0.5)
+        with mesh_channel(m, "grpc://pay.shop:9000") as ch:
+            stream = ch.unary_stream(f"/{SERVICE}/ServerStream")(b"s", timeout=5)
+            assert next(stream) == b"slow:0"
+            stream.cancel()
+            slow.delay = 0.5
+            fut = ch.unary_unary(f"/{SERVICE}/Unary").future(b"f", timeout=5)
+            fut.cancel()
+            assert fut.cancelled() or fut.done()
+            deadline = time.monotonic() + 5
+            while balancer.statistics().in_flight and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert balancer.statistics().in_flight == 0
