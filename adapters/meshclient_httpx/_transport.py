@@ -1,10 +1,10 @@
 """``MeshTransport`` and ``AsyncMeshTransport``: drivers of the shared flow, and nothing else.
 
-Each transport decides a request with the mesh, runs ``Flow.run`` (the same generator for
-both) and does only the I/O the flow asks for: send an attempt on an endpoint's httpcore
-pool, close a response, sleep. The backend's response goes back to the caller with its
-stream wrapped, so that when the caller closes it the attempt is reported to the balancer,
-its pool lease is released and the request is observed.
+Each transport decides a request with the mesh, runs ``Flow.start`` (the same one-shot step
+or generator for both) and does only the I/O the flow asks for: send an attempt on an
+endpoint's httpcore pool, close a response, sleep. The backend's response goes back to the
+caller with its stream wrapped (``_streams``), so that when the caller closes it the attempt
+is reported to the balancer, its pool lease is released and the request is observed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
 from types import GeneratorType
 from typing import Any
 
@@ -29,6 +28,7 @@ from meshclient_httpx._messages import edit_headers, head_of
 from meshclient_httpx._observe import Hook
 from meshclient_httpx._pools import PoolEntry, PoolSet, PoolStatistics
 from meshclient_httpx._shared import DEFAULT_LIMITS, Shared, map_exception
+from meshclient_httpx._streams import AsyncStream, SyncStream
 from meshclient_httpx._tls import ClientCert
 
 __all__ = ["AsyncMeshTransport", "MeshTransport"]
@@ -173,7 +173,7 @@ class MeshTransport(_Base, httpx.BaseTransport):
         if flow.__class__ is Send:
             result: Any = self._s.flow.settle(ex, flow, self._send(flow, request))
             if result.__class__ is Upstream:
-                return self._response(ex, result, _SyncStream(self, ex, result))
+                return self._response(ex, result, SyncStream(self, ex, result))
             self._release(flow.entry)
             self._observe(ex, None)
             raise result
@@ -197,7 +197,7 @@ class MeshTransport(_Base, httpx.BaseTransport):
             self._observe(ex, None)
             raise
         if result.__class__ is Upstream:
-            return self._response(ex, result, _SyncStream(self, ex, result))
+            return self._response(ex, result, SyncStream(self, ex, result))
         if result is INNER:
             response = self._inner.handle_request(request)
             self._observe(ex, response.status_code)
@@ -240,45 +240,6 @@ class MeshTransport(_Base, httpx.BaseTransport):
 
     def __repr__(self) -> str:
         return f"<MeshTransport {self._pools!r}>"
-
-
-class _SyncStream(httpx.SyncByteStream):
-    """The backend's body; on close, reports the attempt and releases its pool lease."""
-
-    __slots__ = ("_done", "_ex", "_failure", "_t", "_up")
-
-    def __init__(self, transport: MeshTransport, ex: Exchange, up: Upstream) -> None:
-        self._t = transport
-        self._ex = ex
-        self._up = up
-        self._done = False
-        self._failure: Failure | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        deadline = self._up.deadline
-        try:
-            for part in self._up.response.stream:  # type: ignore[union-attr]
-                if deadline is not None and _clock() > deadline:
-                    self._failure = Failure.TIMEOUT
-                    raise httpx.ReadTimeout("the route's timeout expired while reading the "
-                                            "response body", request=self._ex.request)
-                yield part
-        except httpx.ReadTimeout:
-            raise
-        except Exception as exc:
-            self._failure = Failure.TIMEOUT if isinstance(
-                exc, httpcore.TimeoutException) else Failure.RESET
-            raise map_exception(exc, self._ex.request) from exc
-
-    def close(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        try:
-            self._up.response.close()
-        finally:
-            self._t._release(self._up.entry)
-            self._t._report(self._ex, self._up, self._failure)
 
 
 class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
@@ -330,7 +291,7 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
         if flow.__class__ is Send:
             result: Any = self._s.flow.settle(ex, flow, await self._send(flow, request))
             if result.__class__ is Upstream:
-                return self._response(ex, result, _AsyncStream(self, ex, result))
+                return self._response(ex, result, AsyncStream(self, ex, result))
             await self._release(flow.entry)
             self._observe(ex, None)
             raise result
@@ -354,7 +315,7 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
             self._observe(ex, None)
             raise
         if result.__class__ is Upstream:
-            return self._response(ex, result, _AsyncStream(self, ex, result))
+            return self._response(ex, result, AsyncStream(self, ex, result))
         if result is INNER:
             response = await self._inner.handle_async_request(request)
             self._observe(ex, response.status_code)
@@ -418,53 +379,3 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
 
     def __repr__(self) -> str:
         return f"<AsyncMeshTransport {self._pools!r}>"
-
-
-class _AsyncStream(httpx.AsyncByteStream):
-    """The async twin of ``_SyncStream``."""
-
-    __slots__ = ("_done", "_ex", "_failure", "_t", "_up")
-
-    def __init__(self, transport: AsyncMeshTransport, ex: Exchange, up: Upstream) -> None:
-        self._t = transport
-        self._ex = ex
-        self._up = up
-        self._done = False
-        self._failure: Failure | None = None
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        deadline = self._up.deadline
-        stream = self._up.response.stream
-        try:
-            if deadline is None:
-                async for part in stream:  # type: ignore[union-attr]
-                    yield part
-                return
-            parts = stream.__aiter__()  # type: ignore[union-attr]
-            while True:
-                # One cancel scope per read, never held across a yield (anyio's rule for
-                # async generators).
-                with anyio.fail_after(max(deadline - _clock(), 0.0)):
-                    try:
-                        part = await parts.__anext__()
-                    except StopAsyncIteration:
-                        return
-                yield part
-        except TimeoutError as exc:
-            self._failure = Failure.TIMEOUT
-            raise httpx.ReadTimeout("the route's timeout expired while reading the response "
-                                    "body", request=self._ex.request) from exc
-        except Exception as exc:
-            self._failure = Failure.TIMEOUT if isinstance(
-                exc, httpcore.TimeoutException) else Failure.RESET
-            raise map_exception(exc, self._ex.request) from exc
-
-    async def aclose(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        try:
-            await self._up.response.aclose()
-        finally:
-            await self._t._release(self._up.entry)
-            self._t._report(self._ex, self._up, self._failure)
