@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -151,7 +152,9 @@ class Mesh:
                 # Routing never reads EndpointSlices (only the balancer does): the most
                 # frequent change in a cluster costs a balancer update, not a recompile.
                 if snapshot.changed_kinds(self._compiled_from) - _ENDPOINT_KINDS:
-                    self.table = compile_table(snapshot, self.options)
+                    # The previous table lends its compiled rules to the new one: a change
+                    # to one route recompiles that route, not the whole configuration.
+                    self.table = compile_table(snapshot, self.options, previous=self.table)
                     self._compiled_from = snapshot
                 if self._balancer is not None and (
                     snapshot.changed_kinds(self._seen) & _BALANCER_KINDS
@@ -184,6 +187,11 @@ class Mesh:
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(table, snapshot)`` after every recompile (adapters' endpoint sets)."""
         self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (a closed transport or channel); unknown ones are ignored."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     def _manifests_changed(self, manifests: ManifestSet) -> None:
         self._source_problems = tuple(manifests.errors)
