@@ -43,12 +43,16 @@ DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
 _NO_LABELS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
+def _labels(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen(kw_only=True)
 class Workload:
     """The server being protected: where it runs and what it is labelled."""
 
     namespace: str
-    labels: Mapping[str, str] = attrs.field(default=_NO_LABELS, converter=MappingProxyType)
+    labels: Mapping[str, str] = attrs.field(default=_NO_LABELS, converter=_labels)
     service_account: str | None = None
     trust_domain: str = DEFAULT_TRUST_DOMAIN
     root_namespace: str = DEFAULT_ROOT_NAMESPACE

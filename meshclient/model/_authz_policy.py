@@ -35,6 +35,7 @@ ISTIO_SECURITY_GROUP: Final = "security.istio.io"
 DRY_RUN_ANNOTATION: Final = "istio.io/dry-run"
 
 _ISTIO_KIND: Final = "AuthorizationPolicy"
+_NOT_IMPLEMENTED: Final = "is not implemented by meshclient: the policy fails closed"
 _ISTIO_ACTIONS: Final = frozenset({"ALLOW", "DENY", "AUDIT", "CUSTOM"})
 
 _SOURCE_FIELDS: Final = (
@@ -147,9 +148,11 @@ def parse_istio_authorization_policy(
         spec.error("action", action, "is not ALLOW, DENY, AUDIT or CUSTOM", INVALID)
         unsupported.append(f"spec.action: {action!r} is not a known action")
     elif action == "CUSTOM":
+        spec.error("action", action, _NOT_IMPLEMENTED)
         unsupported.append("spec.action: CUSTOM (external authorizers) is not implemented")
     for key in ("targetRef", "targetRefs", "provider"):
         if spec.has(key):
+            spec.error(key, spec.get(key), _NOT_IMPLEMENTED)
             unsupported.append(f"spec.{key} is not implemented")
     selector: LabelSelector | None = None
     sel = spec.child("selector")
@@ -159,6 +162,7 @@ def parse_istio_authorization_policy(
         selector = LabelSelector(match_labels=tuple(sorted(labels.items())))
         for key in sel.raw:
             if key != "matchLabels":
+                sel.error(key, sel.get(key), _NOT_IMPLEMENTED)
                 unsupported.append(f"spec.selector.{key} is not implemented")
     rules: list[IstioRule] = []
     for rr in spec.children("rules"):
@@ -172,6 +176,7 @@ def parse_istio_authorization_policy(
             values = {attr: _opt_strings(src, key) for key, attr in _SOURCE_FIELDS}
             for key in src.raw:
                 if key not in dict(_SOURCE_FIELDS):
+                    src.error(key, src.get(key), _NOT_IMPLEMENTED)
                     unsupported.append(f"{src.field_path(key)} is not implemented")
             froms.append(IstioSource(**values))
         tos: list[IstioOperation] = []
@@ -184,6 +189,7 @@ def parse_istio_authorization_policy(
             values = {attr: _opt_strings(op, key) for key, attr in _OPERATION_FIELDS}
             for key in op.raw:
                 if key not in dict(_OPERATION_FIELDS):
+                    op.error(key, op.get(key), _NOT_IMPLEMENTED)
                     unsupported.append(f"{op.field_path(key)} is not implemented")
             for port in (values["ports"] or ()) + (values["not_ports"] or ()):
                 if not port.isdigit() or not 0 < int(port) < 65536:
@@ -201,6 +207,7 @@ def parse_istio_authorization_policy(
             ))
         for key in rr.raw:
             if key not in ("from", "to", "when"):
+                rr.error(key, rr.get(key), _NOT_IMPLEMENTED)
                 unsupported.append(f"{rr.field_path(key)} is not implemented")
         rules.append(IstioRule(from_=tuple(froms), to=tuple(tos), when=tuple(whens)))
     dry = meta.annotations.get(DRY_RUN_ANNOTATION, "")
@@ -353,9 +360,11 @@ def parse_gateway_authorization_policy(
                 ports = tuple(plist)
             for key in na.raw:
                 if key != "ports":
+                    na.error(key, na.get(key), _NOT_IMPLEMENTED)
                     unsupported.append(f"{na.field_path(key)} is not implemented")
         for key in rr.raw:
             if key not in ("sources", "networkAttributes"):
+                rr.error(key, rr.get(key), _NOT_IMPLEMENTED)
                 unsupported.append(f"{rr.field_path(key)} is not implemented")
         rules.append(GatewayAuthzRule(sources=sources, ports=ports))
     return GatewayAuthorizationPolicy(

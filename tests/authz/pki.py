@@ -135,13 +135,14 @@ class SigningKey:
 
     @property
     def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
+        pem: bytes = self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return pem
 
 
 def _jwk(kid: str, alg: str, private: Any) -> dict[str, Any]:
     algo = jwt.get_algorithm_by_name(alg)
-    data = json.loads(algo.to_jwk(private.public_key()))
+    data: dict[str, Any] = json.loads(algo.to_jwk(private.public_key()))
     data.update(kid=kid, alg=alg, use="sig")
     return data
 

@@ -17,7 +17,8 @@ from meshclient.model import parse_object
 from meshclient.store import Snapshot
 
 Obj = dict[str, Any]
-WORKLOAD = Workload(namespace="app", labels={"app": "reviews", "version": "v1"},
+LABELS: dict[str, str] = {"app": "reviews", "version": "v1"}
+WORKLOAD = Workload(namespace="app", labels=LABELS,
                     service_account="reviews")
 
 

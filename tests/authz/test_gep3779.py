@@ -139,6 +139,6 @@ def test_gep_evaluation_error_denied() -> None:
         def decide(self, req: object) -> object:
             raise RuntimeError("boom")
 
-    authz.policies = Boom  # type: ignore[assignment,method-assign,return-value]
+    authz.policies = Boom  # type: ignore[assignment,method-assign]
     got = authz.check(method="GET", path=b"/", headers=[], now=0)
     assert not got.allowed and got.verdict.reason == "error"

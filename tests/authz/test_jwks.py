@@ -75,7 +75,8 @@ def test_jwks_authorizer_refresh_hint_fetches_rotated_key() -> None:
         assert first.verdict.reason == "unknown_key" and first.refresh is not None
         first.refresh()
         again = a.check(method="GET", path=b"/", headers=hdr, now=pki.NOW)
-        assert again.allowed and again.caller.peer.service_account == "productpage"
+        assert again.allowed and again.caller.peer is not None
+        assert again.caller.peer.service_account == "productpage"
 
 
 def test_jwks_redirect_refused() -> None:

@@ -91,3 +91,12 @@ def test_mesh_from_files_policies_reach_authorizer(tmp_path: os.PathLike[str]) -
         a = Authorizer(mesh, WORKLOAD)
         got = a.check(method="GET", path=b"/", headers=[], now=0)
         assert not got.allowed and got.verdict.policy == "AuthorizationPolicy app/deny-all"
+
+
+def test_parse_istio_unimplemented_field_reported_and_kept() -> None:
+    """An unimplemented field is a ConfigError (UnsupportedValue) and marks the policy."""
+    obj, errors = parse_object(istio("p", {"action": "DENY", "rules": [{"to": [{"operation": {
+        "paths": ["/x"], "serviceAccounts": ["a"]}}]}]}))
+    assert isinstance(obj, IstioAuthorizationPolicy) and obj.unsupported
+    assert [(e.field, e.reason) for e in errors] == [
+        ("spec.rules[0].to[0].operation.serviceAccounts", "UnsupportedValue")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -179,11 +180,11 @@ def run(mw: AuthzMiddleware, scope: dict[str, Any], incoming: list[dict[str, Any
         ) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return incoming.pop(0)
 
-    async def send(msg: dict[str, Any]) -> None:
-        sent.append(msg)
+    async def send(msg: MutableMapping[str, Any]) -> None:
+        sent.append(dict(msg))
 
     asyncio.run(mw(scope, receive, send))
     return sent

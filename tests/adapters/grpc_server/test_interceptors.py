@@ -59,22 +59,28 @@ def bidi(requests: Iterator[bytes], ctx: Any) -> Iterator[bytes]:
         yield r + who()
 
 
+async def aio_unary(request: bytes, ctx: Any) -> bytes:
+    return who()
+
+
+async def aio_server_stream(request: bytes, ctx: Any) -> AsyncIterator[bytes]:
+    yield who()
+
+
+async def aio_client_stream(requests: AsyncIterator[bytes], ctx: Any) -> bytes:
+    return b"".join([r async for r in requests]) + who()
+
+
+async def aio_bidi(requests: AsyncIterator[bytes], ctx: Any) -> AsyncIterator[bytes]:
+    async for r in requests:
+        yield r + who()
+
+
 def handlers(kind: str = "sync") -> grpc.GenericRpcHandler:
-    if kind == "sync":
-        u, us, su, ss = unary, server_stream, client_stream, bidi
-    else:
-        async def u(request: bytes, ctx: Any) -> bytes:
-            return who()
-
-        async def us(request: bytes, ctx: Any) -> AsyncIterator[bytes]:
-            yield who()
-
-        async def su(requests: AsyncIterator[bytes], ctx: Any) -> bytes:
-            return b"".join([r async for r in requests]) + who()
-
-        async def ss(requests: AsyncIterator[bytes], ctx: Any) -> AsyncIterator[bytes]:
-            async for r in requests:
-                yield r + who()
+    fns: tuple[Any, Any, Any, Any] = (
+        (unary, server_stream, client_stream, bidi) if kind == "sync"
+        else (aio_unary, aio_server_stream, aio_client_stream, aio_bidi))
+    u, us, su, ss = fns
     return grpc.method_handlers_generic_handler("test.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(u),
         "Admin": grpc.unary_unary_rpc_method_handler(u),
