@@ -13,6 +13,11 @@ It returns an ``httpx.Response`` made here (redirects, rejects, 503/504), an ``U
 (the backend's response, which the driver wraps in a stream that reports on close) or
 ``INNER`` (send the request unchanged to the inner transport); a transport error the caller
 must see is raised from the generator itself.
+
+A plain forward (no retry stanza, no timeouts, no mirror, no session, no backend-level
+filter: most requests) skips the generator: ``start`` returns the one ``Send`` and
+``settle`` turns its reply into the result, so the common path pays for neither a generator
+nor a resilience call. Both paths make the same choices.
 """
 
 from __future__ import annotations
