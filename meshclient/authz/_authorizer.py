@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import attrs
 
@@ -39,7 +39,14 @@ from meshclient.authz._identity import (
 )
 from meshclient.authz._paths import DEFAULT_PATH_OPTIONS, PathOptions, PathRejected, normalize_path
 from meshclient.authz._request import AuthzRequest
-from meshclient.authz._tokens import Issuer, KeyStore, Rejected, StaticKeys, TokenValidator
+from meshclient.authz._tokens import (
+    Issuer,
+    KeyStore,
+    Rejected,
+    StaticKeys,
+    TokenValidator,
+    remember,
+)
 from meshclient.store import Snapshot
 
 __all__ = ["Authorizer", "AuthzResult", "SnapshotSource"]
@@ -154,6 +161,12 @@ class Authorizer:
         self._cert_ids: dict[bytes | str, str | None] = {}
         self._peers: dict[str, Identity | None] = {}
         self._workload_name = str(workload)
+        # Compile now and at every snapshot swap (off the request path) when the source
+        # offers a hook (``Mesh.subscribe``); requests still check the snapshot they see.
+        self.policies()
+        subscribe = getattr(mesh, "subscribe", None)
+        if callable(subscribe):
+            subscribe(lambda _table, _snapshot: self.policies())
 
     # -- policies -----------------------------------------------------------------------
 
@@ -244,12 +257,12 @@ class Authorizer:
                 spiffe = self._cert_ids[peer_certificate]
             else:
                 spiffe = spiffe_id_from_certificate(peer_certificate)
-                _remember(self._cert_ids, peer_certificate, spiffe)
+                remember(self._cert_ids, peer_certificate, spiffe, CACHE_SIZE)
         if spiffe is not None:
             peer = self._peers.get(spiffe)
             if peer is None:
                 peer = identity_from_spiffe_id(spiffe, "mtls")
-                _remember(self._peers, spiffe, peer)
+                remember(self._peers, spiffe, peer, CACHE_SIZE)
         remote_ip = source_ip
 
         # Forwarded identity: only from a trusted proxy.
@@ -354,12 +367,6 @@ class Authorizer:
 
 
 CACHE_SIZE: Final = 4096
-
-
-def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
-    if len(cache) >= CACHE_SIZE:
-        cache.pop(next(iter(cache)), None)  # oldest first: bounded by design
-    cache[key] = value
 
 
 def workload_of(value: Workload | Mapping[str, object]) -> Workload:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 import jwt
@@ -40,6 +40,7 @@ __all__ = [
 DEFAULT_ALGORITHMS: Final = ("RS256", "ES256")
 DEFAULT_CLOCK_SKEW: Final = 30.0
 DEFAULT_CACHE_SIZE: Final = 4096
+DEFAULT_CACHE_TTL: Final = 300.0
 _ALLOWED_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -125,6 +126,16 @@ def keys_by_kid(jwks: Mapping[str, object]) -> dict[str | None, jwt.PyJWK]:
     return out
 
 
+def remember(cache: dict[Any, Any], key: object, value: object, size: int) -> None:
+    """Store in a bounded insertion-ordered cache, dropping the oldest entry when full."""
+    if len(cache) >= size:
+        try:
+            cache.pop(next(iter(cache)), None)
+        except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+            cache.clear()
+    cache[key] = value
+
+
 def _pick(keys: Mapping[str | None, jwt.PyJWK] | None, kid: str | None) -> jwt.PyJWK | None:
     if not keys:
         return None
@@ -160,36 +171,44 @@ class Rejected:
 
 @attrs.define(eq=False)
 class TokenValidator:
-    """Validates tokens of the configured issuers; caches successes until they expire."""
+    """Validates tokens of the configured issuers; caches successes for a while.
+
+    A cached token is reused until it expires or for ``cache_ttl`` seconds, whichever comes
+    first; then it is checked again against the key store, so a key withdrawn from the
+    issuer's JWKS stops validating tokens within ``cache_ttl`` plus the key refresh interval.
+    The cache is bounded (oldest entries go first) and is safe to share between threads.
+    """
 
     issuers: Mapping[str, Issuer]
     keys: KeyStore
     cache_size: int = DEFAULT_CACHE_SIZE
-    _cache: dict[str, Validated] = attrs.field(factory=dict, init=False)
+    cache_ttl: float = DEFAULT_CACHE_TTL
+    _cache: dict[str, tuple[Validated, float]] = attrs.field(factory=dict, init=False)
 
     @classmethod
-    def of(cls, issuers: Iterable[Issuer], keys: KeyStore, **kw: int) -> TokenValidator:
+    def of(
+        cls, issuers: Iterable[Issuer], keys: KeyStore, *,
+        cache_size: int = DEFAULT_CACHE_SIZE, cache_ttl: float = DEFAULT_CACHE_TTL,
+    ) -> TokenValidator:
         by_iss: dict[str, Issuer] = {}
         for iss in issuers:
             if iss.issuer in by_iss:
                 raise ValueError(f"issuers: {iss.issuer!r} is configured twice")
             by_iss[iss.issuer] = iss
-        return cls(MappingProxyType(by_iss), keys, **kw)
+        return cls(MappingProxyType(by_iss), keys, cache_size, cache_ttl)
 
     def validate(self, token: str, *, now: float) -> Validated | Rejected:
         """Check signature, algorithm, issuer, audience, expiry and not-before."""
-        hit = self._cache.get(token)
-        if hit is not None:
-            skew = hit.issuer.clock_skew
-            if hit.not_before - skew <= now <= hit.expires + skew:
+        entry = self._cache.get(token)
+        if entry is not None:
+            hit, until = entry
+            if hit.not_before - hit.issuer.clock_skew <= now <= until:
                 return hit
             self._cache.pop(token, None)
         result = self._validate(token, now)
         if isinstance(result, Validated):
-            if len(self._cache) >= self.cache_size:
-                # Drop the oldest entry (dicts keep insertion order): bounded by design.
-                self._cache.pop(next(iter(self._cache)), None)
-            self._cache[token] = result
+            until = min(result.expires + result.issuer.clock_skew, now + self.cache_ttl)
+            remember(self._cache, token, (result, until), self.cache_size)
         return result
 
     def _validate(self, token: str, now: float) -> Validated | Rejected:

@@ -204,3 +204,15 @@ def test_authorizer_bad_options_raise_naming_them() -> None:
         Authorizer(Store(), "app")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="twice"):
         Authorizer(Store(), Workload(namespace="a"), issuers=[SA_ISSUER, SA_ISSUER])
+
+
+def test_authorizer_compiles_at_snapshot_swap_through_subscribe() -> None:
+    """With a Mesh, policies compile when the snapshot changes, not on the next request."""
+    from meshclient import Mesh
+
+    mesh = Mesh.from_objects([])
+    a = Authorizer(mesh, WORKLOAD)
+    before = a._compiled[1]
+    mesh.store.replace(snapshot(DENY_ADMIN).all())
+    mesh.refresh()
+    assert a._compiled[1] is not before and a._compiled[0] is mesh.snapshot

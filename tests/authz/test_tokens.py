@@ -187,3 +187,14 @@ def test_token_cache_bounded_evicts_oldest() -> None:
     for i in range(6):
         v.validate(pki.token(pki.rsa_key(), pki.sa_claims(name=f"sa{i}")), now=pki.NOW)
     assert len(v._cache) == 3
+
+
+def test_token_cache_ttl_revalidates_against_current_keys() -> None:
+    """After cache_ttl a cached token is checked again: a withdrawn key stops validating it."""
+    keys = StaticKeys.from_jwks({pki.K8S_ISSUER: pki.jwks(pki.rsa_key())})
+    v = TokenValidator.of([SA], keys, cache_ttl=60)
+    tok = pki.token(pki.rsa_key(), pki.sa_claims(lifetime=3600))
+    assert isinstance(v.validate(tok, now=pki.NOW), Validated)
+    keys._sets[pki.K8S_ISSUER] = {}
+    assert isinstance(v.validate(tok, now=pki.NOW + 30), Validated)
+    assert reason(v.validate(tok, now=pki.NOW + 61)) == "unknown_key"
