@@ -67,6 +67,8 @@ class JwksKeys:
             thread; until then the cached set is used.
         clock: Monotonic seconds (tests pass a manual clock).
         fetch: Replace the HTTP GET (tests); returns the parsed JSON document.
+        allow_http: Accept ``http://`` discovery and JWKS URLs. Off by default: keys fetched
+            in plaintext can be replaced by anyone on the path, who could then mint tokens.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class JwksKeys:
         timeout: float = DEFAULT_JWKS_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         fetch: Fetch | None = None,
+        allow_http: bool = False,
     ) -> None:
         if min_refresh_interval < 0:
             raise ValueError(f"min_refresh_interval: {min_refresh_interval!r} is negative")
@@ -94,6 +97,7 @@ class JwksKeys:
         self._timeout = timeout
         self._clock = clock
         self._fetch = fetch or self._http_get
+        self._allow_http = allow_http
         self._keys: dict[str, dict[str | None, jwt.PyJWK]] = {}
         self._fetched_at: dict[str, float] = {}
         self._locks = {iss: threading.Lock() for iss in self._uris}
@@ -189,7 +193,8 @@ class JwksKeys:
             found = doc.get("jwks_uri")
             if not isinstance(found, str) or not found:
                 raise SourceError(f"OIDC discovery for {issuer!r}: no jwks_uri")
-            if doc.get("issuer") not in (None, issuer):
+            # OpenID Connect Discovery §4.3: the document's issuer must be the one asked for.
+            if doc.get("issuer") != issuer:
                 raise SourceError(
                     f"OIDC discovery for {issuer!r}: document names issuer {doc.get('issuer')!r}"
                 )
@@ -211,8 +216,9 @@ class JwksKeys:
         self._keys[issuer] = keys
 
     def _http_get(self, url: str) -> Mapping[str, object]:
-        if not url.startswith(("https://", "http://")):
-            raise SourceError(f"JWKS: {url!r} is not an http(s) URL")
+        if not url.startswith("https://") and not (self._allow_http
+                                                   and url.startswith("http://")):
+            raise SourceError(f"JWKS: {url!r} is not an https URL (allow_http=True for http)")
         headers = {"Accept": "application/json"}
         if self._token_file:
             try:

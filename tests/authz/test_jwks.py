@@ -130,3 +130,19 @@ def test_jwks_refresh_stale_after_max_age() -> None:
     clock.t += 60
     keys.refresh_stale()
     assert len(fetched) == 2
+
+
+def test_jwks_plain_http_refused_by_default() -> None:
+    """A plaintext jwks_uri is refused unless allow_http is set (keys could be swapped)."""
+    keys = JwksKeys({"https://iss": "http://127.0.0.1:9/jwks"})
+    with pytest.raises(SourceError, match="https"):
+        keys.load()
+
+
+def test_jwks_discovery_issuer_mismatch_refused() -> None:
+    """A discovery document naming another issuer is refused (OIDC Discovery §4.3)."""
+    def fetch(url: str) -> dict[str, object]:
+        return {"issuer": "https://other", "jwks_uri": "https://other/jwks"}
+
+    with pytest.raises(SourceError, match="names issuer"):
+        JwksKeys({"https://iss": None}, fetch=fetch).load()
