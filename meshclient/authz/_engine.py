@@ -68,8 +68,9 @@ class RuleIndex:
     """Rules of one action, indexed by the principals or namespaces they are limited to.
 
     A rule keyed by principal or namespace can only match callers with that principal or
-    namespace, so a request tries those rules and the unkeyed (``general``) ones only: the
-    verdict equals a scan of every rule (the differential test checks it).
+    namespace (by exact path or prefix, by an exact header value: likewise), so a request
+    tries those rules and the unkeyed (``general``) ones only: the verdict equals a scan of
+    every rule (the differential test checks it).
     """
 
     by_principal: Mapping[str, tuple[CompiledRule, ...]]
@@ -79,14 +80,17 @@ class RuleIndex:
     by_prefix: Mapping[str, tuple[CompiledRule, ...]] = MappingProxyType({})
     prefix_lengths: tuple[int, ...] = ()
     """The distinct prefix lengths: one dict lookup each per request, not one per rule."""
+    by_header: Mapping[str, Mapping[str, tuple[CompiledRule, ...]]] = MappingProxyType({})
+    """Header name -> exact value -> rules that need that value."""
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
         by: dict[str, dict[str, list[CompiledRule]]] = {"p": {}, "n": {}, "x": {}, "pre": {}}
+        headers: dict[str, dict[str, list[CompiledRule]]] = {}
         general: list[CompiledRule] = []
 
         def add(kind: str, value: str, rule: CompiledRule) -> None:
-            bucket = by[kind].setdefault(value, [])
+            bucket = by.setdefault(kind, {}).setdefault(value, [])
             if rule not in bucket:
                 bucket.append(rule)
 
@@ -100,6 +104,10 @@ class RuleIndex:
                     add("x", value, rule)
                 for value in prefixes:
                     add("pre", value, rule)
+            elif rule.header is not None:
+                name, values = rule.header
+                for value in values:
+                    headers.setdefault(name, {}).setdefault(value, []).append(rule)
             else:
                 general.append(rule)
 
@@ -110,6 +118,9 @@ class RuleIndex:
             by_principal=frozen("p"), by_namespace=frozen("n"), general=tuple(general),
             by_path=frozen("x"), by_prefix=frozen("pre"),
             prefix_lengths=tuple(sorted({len(k) for k in by["pre"]})),
+            by_header=MappingProxyType({
+                name: MappingProxyType({v: tuple(rs) for v, rs in table.items()})
+                for name, table in headers.items()}),
         )
 
     def first(self, req: AuthzRequest, principal: str | None) -> CompiledRule | None:
@@ -135,6 +146,13 @@ class RuleIndex:
                 for rule in self.by_prefix.get(path[:length], ()):
                     if rule.match(req):
                         return rule
+        if self.by_header:
+            for name, table in self.by_header.items():
+                value = req.headers.get(name)
+                if value is not None:
+                    for rule in table.get(value, ()):
+                        if rule.match(req):
+                            return rule
         for rule in self.general:
             if rule.match(req):
                 return rule
@@ -142,7 +160,7 @@ class RuleIndex:
 
     def __bool__(self) -> bool:
         return bool(self.by_principal or self.by_namespace or self.general or self.by_path
-                    or self.by_prefix)
+                    or self.by_prefix or self.by_header)
 
 
 _EMPTY_INDEX: Final = RuleIndex(

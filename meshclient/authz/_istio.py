@@ -369,6 +369,15 @@ def _path_keys(ops: Iterable[IstioOperation]) -> tuple[frozenset[str], frozenset
     return frozenset(exact), frozenset(prefixes)
 
 
+def _header_key(conds: Iterable[IstioCondition]) -> tuple[str, frozenset[str]] | None:
+    """A header condition with exact values only: the rule needs one of those values."""
+    for c in conds:
+        if (c.key.startswith("request.headers[") and c.key.endswith("]") and c.values
+                and not any("*" in v for v in c.values)):
+            return c.key[len("request.headers["):-1].lower(), frozenset(c.values)
+    return None
+
+
 def compile_istio_rules(policy: IstioAuthorizationPolicy) -> tuple[CompiledRule, ...]:
     """The policy's rules as predicates.
 
@@ -388,10 +397,11 @@ def compile_istio_rules(policy: IstioAuthorizationPolicy) -> tuple[CompiledRule,
             if all(k is not None for _, k in compiled):
                 keys = frozenset().union(*(k for _, k in compiled if k is not None))
         path_keys = _path_keys(rule.to) if rule.to else None
+        header_key = _header_key(rule.when)
         # Cheap, selective checks first: conditions and operations before sources.
         parts.extend(_condition(c) for c in rule.when)
         if rule.to:
             parts.insert(0, _any([_operation(o) for o in rule.to]))
         out.append(CompiledRule(policy=key, index=index, match=_all(parts), principals=keys,
-                                paths=path_keys))
+                                paths=path_keys, header=header_key))
     return tuple(out)

@@ -50,3 +50,5 @@ class CompiledRule:
     a caller whose principal and namespace are both absent from it."""
     paths: tuple[frozenset[str], frozenset[str]] | None = None
     """(exact paths, path prefixes): when set, the rule cannot match other paths."""
+    header: tuple[str, frozenset[str]] | None = None
+    """(lower-cased header name, exact values): the rule needs one of these values."""
