@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import json
 import logging
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import aiohttp
 import attrs
@@ -32,6 +31,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from meshclient.sources._kube_options import KubeOptions, SyncStatus
 from meshclient.sources._kube_watch import KindSpec, Phase, Reflector
+from meshclient.sources._kubernetes import without_gc
 from meshclient.store import Change, Store
 
 __all__ = ["KubernetesSource", "load_configuration", "make_api_client"]
@@ -42,7 +42,8 @@ _DISCOVERY_TTL: Final = 1.0
 """Seconds one discovery answer serves other kinds of its group (a starting client's burst);
 a kind looked for again later asks again."""
 
-OnBatch = Callable[[], Awaitable[None]]
+OnBatch = Callable[[bool], Awaitable[None]]
+"""Called with whether the store now holds every kind's initial list."""
 
 
 class _Watch(watch.Watch):
@@ -79,7 +80,8 @@ class KubernetesSource:
         api_client: A kubernetes-asyncio ``ApiClient`` (closed by ``run`` when it ends).
         store: Where batches of changes are applied.
         options: What to watch and how.
-        on_batch: Awaited after each batch is applied (the mesh recompiles there).
+        on_batch: Awaited after each batch is applied (the mesh recompiles there), with
+            whether every kind's initial list is in the store now.
         clock: Monotonic seconds.
         rand: Uniform floats in [0, 1) (backoff jitter).
     """
@@ -117,6 +119,8 @@ class KubernetesSource:
         self.batches = 0
         self.synced = asyncio.Event()
         """Set once every kind's initial list is applied and ``on_batch`` has run for it."""
+        self._listed: set[int] = set()
+        """Reflectors (by id) whose initial list has been queued for the applier."""
         self._resources: dict[
             tuple[str, str], tuple[float, asyncio.Future[frozenset[str] | None]]] = {}
 
@@ -160,7 +164,8 @@ class KubernetesSource:
             try:
                 if phase is Phase.DISCOVERING:
                     verb = "get"
-                    self._submit(r.discovered(await self._discover(r.spec), self._clock()))
+                    version = await self._discover(r.spec)
+                    self._submit(r.discovered(version, self._clock()), r)
                 elif phase is Phase.LISTING:
                     await self._list(r)
                 elif phase is Phase.WATCHING:
@@ -180,7 +185,7 @@ class KubernetesSource:
                 elif status == 404 and phase is not Phase.DISCOVERING:
                     # The CRD went away (or the version did): its objects are gone too.
                     self._resources.pop((r.spec.group, str(r.version)), None)
-                    self._submit(r.discovered(None, self._clock()))
+                    self._submit(r.discovered(None, self._clock()), r)
                 else:
                     delay = r.failed(status, _reason(exc), self._clock(), verb=verb)
             except (TimeoutError, aiohttp.ClientError, _BrokenStream, ValueError,
@@ -289,8 +294,8 @@ class KubernetesSource:
         # objects, ~40 % of the time; nothing parsed forms cycles).
         now = self._clock()
         changes = await asyncio.get_running_loop().run_in_executor(
-            None, _without_gc, functools.partial(r.listed, items, rv, now))
-        self._submit(changes)
+            None, without_gc, functools.partial(r.listed, items, rv, now))
+        self._submit(changes, r)
 
     async def _watch(self, r: Reflector) -> None:
         list_fn = self._list_fn(r)
@@ -321,7 +326,15 @@ class KubernetesSource:
 
     # -- batching -------------------------------------------------------------------------
 
-    def _submit(self, changes: list[Change]) -> None:
+    def _submit(self, changes: list[Change], listed: Reflector | None = None) -> None:
+        """Queue one whole unit of changes (an event, a list's difference) for the applier.
+
+        ``listed`` marks the reflector whose list (or absence) this is: the reflector says
+        it is synced as soon as it has parsed the list, possibly on another thread, but it
+        counts as synced for readiness only from here, once its changes are queued.
+        """
+        if listed is not None and listed.synced:
+            self._listed.add(id(listed))
         if not changes and self.synced.is_set():
             return
         if not self._pending:
@@ -339,7 +352,9 @@ class KubernetesSource:
                 # (one compile, not one per kind); a kind that is failing (403, unreachable)
                 # does not hold the others back.
                 left = options.initial_hold - (self._clock() - self._started)
-                if left > 0 and any(not r.synced and r.failures == 0 for r in self.reflectors):
+                if left > 0 and any(
+                        id(r) not in self._listed and r.failures == 0 for r in self.reflectors
+                ):
                     await self._sleep_or_wake(min(left, 0.5))
                     self._wake.set()
                     continue
@@ -361,7 +376,7 @@ class KubernetesSource:
             self.batches += 1
             if self._on_batch is not None:
                 try:
-                    await self._on_batch()
+                    await self._on_batch(synced)
                 except Exception:
                     _log.exception("recompiling after a Kubernetes batch failed")
             if synced and not self.synced.is_set():
@@ -378,7 +393,7 @@ class KubernetesSource:
         return True
 
     def _all_synced(self) -> bool:
-        return all(r.synced for r in self.reflectors)
+        return len(self._listed) == len(self.reflectors)
 
 
 async def load_configuration(
@@ -407,19 +422,6 @@ async def load_configuration(
     except (config.ConfigException, OSError) as exc:
         raise SourceError(f"no Kubernetes configuration: {exc}") from exc
     return cfg
-
-
-T = TypeVar("T")
-
-
-def _without_gc(fn: Callable[[], T]) -> T:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return fn()
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _snake(kind: str) -> str:

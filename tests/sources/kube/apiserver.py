@@ -78,9 +78,11 @@ class FakeApiServer:
         self.expire_continue = False
         """Answer the next ``continue`` page with 410 (the token outlived compaction)."""
         self.requests: list[tuple[str, Mapping[str, str]]] = []
+        self.authorizations: set[str] = set()
         self.watch_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self._transports: set[asyncio.Transport] = set()
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -100,6 +102,9 @@ class FakeApiServer:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._shutdown())
+            loop.run_until_complete(asyncio.sleep(0.05))  # let pending accepts finish
+            self._abort_leftovers()
+            loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 
         self._thread = threading.Thread(target=main, name="fake-apiserver", daemon=True)
@@ -121,6 +126,15 @@ class FakeApiServer:
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5,
                                      handler_cancellation=True)
         await self._runner.setup()
+        server = self._runner.server
+        assert server is not None
+        made = server.connection_made
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            self._transports.add(transport)
+            made(handler, transport)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         server = site._server
@@ -132,6 +146,18 @@ class FakeApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            # A client reconnecting in a tight loop can land a connection while the site
+            # closes: keep the server so such late connections are closed (here, or when
+            # the fake server closes) rather than left to the garbage collector.
+            await asyncio.sleep(0.02)
+            self._abort_leftovers()
+
+    def _abort_leftovers(self) -> None:
+        # aiohttp's Server.shutdown() forgets connections made while it runs, unclosed.
+        for transport in list(self._transports):
+            if not transport.is_closing():
+                transport.abort()
+        self._transports.clear()
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """Run ``fn`` on the server's loop and wait for it (from any other thread)."""
@@ -289,6 +315,7 @@ class FakeApiServer:
         spec = self.specs.get(res)
         query = dict(request.query.items())
         self.requests.append((request.path, query))
+        self.authorizations.add(request.headers.get("Authorization", ""))
         if spec is None or info.get("version", "v1") != spec.versions[0]:
             return _error(404, "NotFound", "the server could not find the requested resource")
         if self.delay:

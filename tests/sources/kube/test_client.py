@@ -6,9 +6,11 @@ import asyncio
 import logging
 import random
 import time
+from pathlib import Path
 
 import attrs
 import pytest
+import yaml
 
 from meshclient import Mesh
 from meshclient.errors import SourceError
@@ -178,7 +180,8 @@ class TestWatch:
                 api.apply(h.http_route("r2", hostnames=["b.example.com"]), notify=False)
                 api.delete(h.http_route("r3"), notify=False)
                 api.expire_watches()
-                await until(lambda: _route_names(mesh) == {"r1", "r2"}, what="the relist")
+                await until(lambda: bool(seen) and seen[-1] == {"r1", "r2"},
+                            what="the relist to reach the table")
                 status = mesh.sync_status()
                 assert status is not None
                 routes = next(k for k in status.kinds if k.kind == "HTTPRoute")
@@ -262,6 +265,8 @@ class TestWatch:
                 for i in range(50):
                     api.apply(h.http_route(f"burst{i}", hostnames=[f"h{i}.example.com"]))
                 await until(lambda: len(_route_names(mesh)) == 51, what="the whole burst")
+                await until(lambda: bool(compiles) and compiles[-1] == mesh.snapshot.version,
+                            what="the recompile")
                 assert 1 <= len(set(compiles)) <= 5, compiles
             finally:
                 await mesh.aclose()
@@ -509,3 +514,60 @@ class TestListing:
             assert mesh.ready and ("default", "r1") in names(mesh, "HTTPRoute")
         finally:
             mesh.close()
+
+
+class TestConfiguration:
+    def test_connect_kubeconfig_file_reaches_server_with_its_token(
+        self, api: FakeApiServer, tmp_path: Path
+    ) -> None:
+        """A kubeconfig file is loaded (server, token) and its context used."""
+        _world(api)
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
+            "users": [{"name": "me", "user": {"token": "s3cret"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+        }))
+
+        async def body() -> None:
+            mesh = await Mesh.connect_kubernetes(kubeconfig=str(path), options=FAST, timeout=10)
+            try:
+                assert ("default", "r1") in names(mesh, "HTTPRoute")
+                assert api.authorizations and api.authorizations <= {"Bearer s3cret"}
+            finally:
+                await mesh.aclose()
+
+        run(body())
+
+    def test_connect_missing_kubeconfig_raises_source_error(self, tmp_path: Path) -> None:
+        """No usable configuration is a SourceError, not a background failure."""
+
+        async def body() -> None:
+            with pytest.raises(SourceError, match="no Kubernetes configuration"):
+                await Mesh.connect_kubernetes(kubeconfig=str(tmp_path / "absent"),
+                                              options=FAST, timeout=1)
+
+        run(body())
+
+    def test_discovery_older_served_version_is_used(self) -> None:
+        """A cluster serving only Gateway v1beta1 is watched at v1beta1."""
+        kinds = tuple(attrs.evolve(k, versions=("v1beta1",)) if k.kind == "Gateway" else k
+                      for k in DEFAULT_KINDS)
+        with FakeApiServer(kinds) as api:
+            gw = h.gateway()
+            gw["apiVersion"] = "gateway.networking.k8s.io/v1beta1"
+            api.apply(gw)
+
+            async def body() -> None:
+                mesh = await connect(api)
+                try:
+                    assert names(mesh, "Gateway") == {("default", "gw")}
+                    status = mesh.sync_status()
+                    assert status is not None
+                    gateways = next(k for k in status.kinds if k.kind == "Gateway")
+                    assert gateways.version == "v1beta1"
+                finally:
+                    await mesh.aclose()
+
+            run(body())
