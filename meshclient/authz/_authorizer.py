@@ -164,9 +164,18 @@ class Authorizer:
         # Compile now and at every snapshot swap (off the request path) when the source
         # offers a hook (``Mesh.subscribe``); requests still check the snapshot they see.
         self.policies()
+        self._listener: Callable[[object, object], object] | None = None
         subscribe = getattr(mesh, "subscribe", None)
         if callable(subscribe):
-            subscribe(lambda _table, _snapshot: self.policies())
+            self._listener = lambda _table, _snapshot: self.policies()
+            subscribe(self._listener)
+
+    def close(self) -> None:
+        """Stop recompiling at snapshot swaps (requests still recompile when they see one)."""
+        unsubscribe = getattr(self.mesh, "unsubscribe", None)
+        if self._listener is not None and callable(unsubscribe):
+            unsubscribe(self._listener)
+        self._listener = None
 
     # -- policies -----------------------------------------------------------------------
 

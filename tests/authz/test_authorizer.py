@@ -216,3 +216,17 @@ def test_authorizer_compiles_at_snapshot_swap_through_subscribe() -> None:
     mesh.store.replace(snapshot(DENY_ADMIN).all())
     mesh.refresh()
     assert a._compiled[1] is not before and a._compiled[0] is mesh.snapshot
+
+
+def test_authorizer_close_unsubscribes_from_mesh() -> None:
+    """close() stops compiling at swaps; the next request still sees the new policies."""
+    from meshclient import Mesh
+
+    mesh = Mesh.from_objects([])
+    a = Authorizer(mesh, WORKLOAD)
+    a.close()
+    before = a._compiled[1]
+    mesh.store.replace(snapshot(DENY_ADMIN).all())
+    mesh.refresh()
+    assert a._compiled[1] is before
+    assert not check(a, method="DELETE", path=b"/admin").allowed
