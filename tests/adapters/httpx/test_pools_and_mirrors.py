@@ -185,3 +185,22 @@ def test_transport_dropped_is_not_kept_alive_by_the_mesh(backends: Make) -> None
     gc.collect()
     assert ref() is None
     replace_objects(mesh, [gateway()])  # the stale listener is a no-op, not an error
+
+
+def test_transport_shared_by_threads_keeps_counts_exact(backends: Make) -> None:
+    """One MeshTransport used by 8 threads: every request answered, no lease or slot left."""
+    import concurrent.futures
+
+    import httpx
+
+    from meshclient_httpx import MeshTransport
+
+    servers = [backends(f"s{i}") for i in range(3)]
+    mesh = mesh_of(gateway(), service("b", servers), route(h.rule(backends=[h.backend("b")])))
+    t = MeshTransport(mesh)
+    with httpx.Client(transport=t) as c, concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: c.get(f"http://{HOST}/").status_code, range(240)))
+        assert codes == [200] * 240
+        assert t.statistics().in_flight == 0
+        assert mesh.balancer(rand=lambda: 0.0).statistics().in_flight == 0
+    assert sum(s.hits for s in servers) == 240
