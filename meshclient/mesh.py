@@ -258,7 +258,7 @@ class Mesh:
             opts = attrs.evolve(opts, namespaces=tuple(namespaces))
 
         async def make_client() -> object:
-            from meshclient.sources._kube_client import make_api_client
+            from meshclient.sources._kube_config import make_api_client
 
             return await make_api_client(configuration,  # type: ignore[arg-type]
                                          kubeconfig=kubeconfig, context=context)

@@ -19,14 +19,14 @@ from meshclient.sources._files import FileSourceStatus as FileSourceStatus
 from meshclient.sources._jwks import DEFAULT_JWKS_MAX_AGE as DEFAULT_JWKS_MAX_AGE
 from meshclient.sources._jwks import DEFAULT_JWKS_MIN_REFRESH as DEFAULT_JWKS_MIN_REFRESH
 from meshclient.sources._jwks import JwksKeys as JwksKeys
+from meshclient.sources._kube_kinds import DEFAULT_KINDS as DEFAULT_KINDS
+from meshclient.sources._kube_kinds import KindSpec as KindSpec
+from meshclient.sources._kube_kinds import MissingPermission as MissingPermission
 from meshclient.sources._kube_options import DEFAULT_WATCH_TIMEOUT as DEFAULT_WATCH_TIMEOUT
 from meshclient.sources._kube_options import KubeOptions as KubeOptions
 from meshclient.sources._kube_options import SyncStatus as SyncStatus
-from meshclient.sources._kube_watch import DEFAULT_KINDS as DEFAULT_KINDS
 from meshclient.sources._kube_watch import Backoff as Backoff
-from meshclient.sources._kube_watch import KindSpec as KindSpec
 from meshclient.sources._kube_watch import KindStatus as KindStatus
-from meshclient.sources._kube_watch import MissingPermission as MissingPermission
 from meshclient.sources._kube_watch import Phase as Phase
 from meshclient.sources._kube_watch import Reflector as Reflector
 from meshclient.sources._kube_watch import Signal as Signal

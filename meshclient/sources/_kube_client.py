@@ -29,12 +29,13 @@ import attrs
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from meshclient.sources._kube_kinds import KindSpec
 from meshclient.sources._kube_options import KubeOptions, SyncStatus
-from meshclient.sources._kube_watch import KindSpec, Phase, Reflector
+from meshclient.sources._kube_watch import Phase, Reflector
 from meshclient.sources._kubernetes import without_gc
 from meshclient.store import Change, Store
 
-__all__ = ["KubernetesSource", "load_configuration", "make_api_client"]
+__all__ = ["KubernetesSource"]
 
 _log = logging.getLogger("meshclient.sources.kubernetes")
 
@@ -396,34 +397,6 @@ class KubernetesSource:
         return len(self._listed) == len(self.reflectors)
 
 
-async def load_configuration(
-    *, kubeconfig: str | None = None, context: str | None = None,
-) -> client.Configuration:
-    """The API server and credentials: a kubeconfig if given, in-cluster if in a pod, else
-    the default kubeconfig (``KUBECONFIG`` or ``~/.kube/config``).
-
-    Raises:
-        SourceError: No configuration could be loaded.
-    """
-    import os
-
-    from kubernetes_asyncio import config
-
-    from meshclient.errors import SourceError
-
-    # type.__call__: a fresh Configuration, not a copy of the process-wide default.
-    cfg: client.Configuration = type.__call__(client.Configuration)
-    try:
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        else:
-            await config.load_kube_config(config_file=kubeconfig, context=context,
-                                          client_configuration=cfg, persist_config=False)
-    except (config.ConfigException, OSError) as exc:
-        raise SourceError(f"no Kubernetes configuration: {exc}") from exc
-    return cfg
-
-
 def _snake(kind: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
 
@@ -440,13 +413,3 @@ def _status_message(body: bytes) -> str:
 
 def _reason(exc: ApiException) -> str:
     return str(exc.reason or exc.body or "").strip()
-
-
-async def make_api_client(
-    configuration: client.Configuration | None = None, *, kubeconfig: str | None = None,
-    context: str | None = None,
-) -> client.ApiClient:
-    """An ``ApiClient`` for ``configuration``, or for the one ``load_configuration`` finds."""
-    if configuration is None:
-        configuration = await load_configuration(kubeconfig=kubeconfig, context=context)
-    return client.ApiClient(configuration)

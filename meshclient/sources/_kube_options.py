@@ -6,7 +6,8 @@ from typing import Final
 
 import attrs
 
-from meshclient.sources._kube_watch import DEFAULT_KINDS, Backoff, KindSpec, KindStatus
+from meshclient.sources._kube_kinds import DEFAULT_KINDS, KindSpec
+from meshclient.sources._kube_watch import Backoff, KindStatus
 
 __all__ = ["DEFAULT_WATCH_TIMEOUT", "KubeOptions", "SyncStatus"]
 
