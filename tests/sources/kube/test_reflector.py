@@ -172,3 +172,12 @@ def test_reflector_every_phase_signal_pair_is_defined_or_raises(phase: Phase,
     else:
         with pytest.raises(RuntimeError, match=f"{phase.name}.*{signal.name}"):
             r._go(signal)
+
+
+def test_default_kinds_cover_exactly_the_model_kinds() -> None:
+    """Every kind the model parses is watched, in the versions it reads, and no other
+    (a kind added to ``meshclient.model.KINDS`` needs its line in ``DEFAULT_KINDS``)."""
+    from meshclient.model import KINDS
+
+    watched = {(k.group, k.kind): frozenset(k.versions) for k in DEFAULT_KINDS}
+    assert watched == {key: versions for key, (versions, _) in KINDS.items()}
