@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -571,3 +572,34 @@ class TestConfiguration:
                     await mesh.aclose()
 
             run(body())
+
+    def test_load_configuration_in_cluster_uses_service_account(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """In a pod (KUBERNETES_SERVICE_HOST set) the service account's token and CA are used."""
+        from kubernetes_asyncio.config import incluster_config
+
+        from meshclient.sources._kube_config import load_configuration
+
+        token, ca = tmp_path / "token", tmp_path / "ca.crt"
+        token.write_text("sa-token")
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+
+        cfg = run(load_configuration())
+        assert cfg.host == "https://10.96.0.1:443"
+        assert cfg.ssl_ca_cert == str(ca)
+        assert "sa-token" in str(cfg.api_key.get("BearerToken") or cfg.api_key)
+
+    def test_from_kubernetes_not_synced_raises_and_stops_thread(
+        self, api: FakeApiServer
+    ) -> None:
+        """The sync entry point raises SourceError on timeout and leaves no watch running."""
+        api.forbidden.add("services")
+        with pytest.raises(SourceError, match=r'resources: \["services"\]'):
+            Mesh.from_kubernetes(configuration=configuration(api), options=FAST, timeout=0.5)
+        until_blocking(lambda: api.open_watches() == 0, what="the watches to close")
+        assert not any(t.name == "meshclient-kubernetes" for t in threading.enumerate())
