@@ -6,10 +6,10 @@ import pathlib
 import subprocess
 import sys
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[3] / "examples" / "quickstart_httpx.py"
+EXAMPLE = pathlib.Path(__file__).resolve().parents[3] / "examples" / "quickstart.py"
 
 
-def test_quickstart_httpx_runs_and_summarises() -> None:
+def test_quickstart_runs_and_summarises() -> None:
     """The example prints a line per request and a summary, and exits 0 within its bound."""
     done = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
                           timeout=60, check=False)
