@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from meshclient.balancing import Balancer, BalancerConfig
+from meshclient.balancing import Balancer, BalancerConfig, Locality
 from meshclient.errors import ConfigError
 from meshclient.model import EndpointSlice, Object, Service, parse_object
 from meshclient.routing import (
@@ -179,7 +179,14 @@ class Mesh:
         """
         with self._lock:
             if self._balancer is None:
-                balancer = Balancer(rand=rand, config=config or BalancerConfig())
+                if config is None:
+                    # The client's node and zone, as the downward API hands them to the pod;
+                    # without them no endpoint counts as local and locality tiers stay empty.
+                    config = BalancerConfig(locality=Locality(
+                        node=os.environ.get("NODE_NAME") or None,
+                        zone=os.environ.get("MESHCLIENT_ZONE") or None,
+                    ))
+                balancer = Balancer(rand=rand, config=config)
                 _update_endpoints(balancer, self.store.snapshot)
                 self._balancer = balancer
             return self._balancer

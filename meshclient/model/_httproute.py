@@ -175,6 +175,8 @@ def _parse_rule(r: Reader, index: int, ns: str, names: set[str]) -> HTTPRouteRul
     timeouts = None
     if (t := r.child("timeouts")) is not None:
         timeouts = parse_timeouts(t)
+        if timeouts == Timeouts():
+            timeouts = None  # `timeouts: {}` asks for nothing: the same as no stanza
     retry = None
     if (rt := r.child("retry")) is not None:
         retry = parse_retry(rt)
