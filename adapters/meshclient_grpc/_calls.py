@@ -116,6 +116,7 @@ class Router:
         self._keys: dict[int, tuple[object, ChannelKey | TLSProblem]] = {}
         self._settings_version = -1
         self._names: dict[BackendTLS, str | TLSProblem] = {}
+        self._warned_response_edits: set[str] = set()
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -131,6 +132,8 @@ class Router:
         if action is Action.FORWARD:
             if d.via is Via.GATEWAY:
                 return Attempt(self._gateway_key(d), metadata, timeout)
+            if d.response_headers or any(b.response_edits for b in d.backends):
+                return self._cannot_edit_response(d, metadata, timeout)
             return CallState(self, d, head, metadata, timeout)
         if action is Action.PASSTHROUGH:
             if self.strict:
@@ -140,6 +143,25 @@ class Router:
                               "sent")
             return Attempt(self.passthrough, metadata, timeout)
         return _answer_of(d)
+
+    def _cannot_edit_response(self, d: Decision, metadata: Metadata, timeout: float | None
+                              ) -> Attempt | Answer:
+        # grpcio hands response metadata out from its own call objects, so this channel
+        # cannot apply a ResponseHeaderModifier. Never skip it: the gateway applies it, and a
+        # Service-parent route, which has no gateway, refuses the call and says why.
+        route = d.route
+        where = f"{route.kind} {route.namespace}/{route.name} rule {route.rule}" if route else ""
+        parent = d.parent
+        if parent is not None and parent.kind in ("Gateway", "ListenerSet"):
+            if where not in self._warned_response_edits:
+                self._warned_response_edits.add(where)
+                _log.warning("%s edits response metadata, which the gRPC channel cannot do; "
+                             "its calls go through the gateway", where)
+            return Attempt(self._gateway_key(d), metadata, timeout)
+        return Answer(grpc.StatusCode.FAILED_PRECONDITION,
+                      f"{where} has a ResponseHeaderModifier, which the meshclient gRPC channel "
+                      "cannot apply, and a Service parent has no gateway to send the call "
+                      "through; refusing rather than skipping the filter")
 
     def describe(self, method: str, metadata: Metadata = None) -> dict[str, Any]:
         """What a call would do, without sending it: ``resolve --json`` plus the retry and

@@ -21,8 +21,10 @@ Limitations of grpcio, and what the channel does about them:
 * ``grpc.ssl_target_name_override`` is both SNI and the verified name, and grpc-core
   refuses a call whose ``:authority`` the certificate does not match; so over a
   BackendTLSPolicy the pod sees the verified name as ``:authority``, not the dialled one.
-* GRPCRoute ResponseHeaderModifier is not applied to response metadata (grpcio hands
-  metadata out from its own call objects); mirrors are sent for unary-request calls only.
+* grpcio hands response metadata out from its own call objects, so a ResponseHeaderModifier
+  cannot be applied here: such calls go through the gateway (or, for a Service-parent
+  route, fail FAILED_PRECONDITION with the reason), never with the filter skipped. Mirrors
+  are sent for unary-request calls only.
 """
 
 from __future__ import annotations

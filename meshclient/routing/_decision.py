@@ -372,7 +372,7 @@ class Decision(tuple):  # type: ignore[type-arg]
             out["session_persistence"] = {"type": sp.type, "name": sp.name}
         if self.action is not Action.PASSTHROUGH:
             out["via"] = self.via.value
-        if self.gateway_address is not None:
+        if self.gateway_address is not None and self.via is Via.GATEWAY:
             out["gateway_address"] = self.gateway_address
         if self.reasons:
             out["reasons"] = list(self.reasons)

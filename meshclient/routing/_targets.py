@@ -97,6 +97,9 @@ class RuleTarget:
             timeouts=self.timeouts, retry=self.retry,
             session_persistence=self.session_persistence, session_key=self.session_key,
             via=self.via, reasons=self.reasons,
+            # Kept on direct decisions too: an adapter that cannot carry out some part of
+            # the rule itself sends the request to the gateway instead of skipping it.
+            gateway_address=self.gateway_address,
         )
 
     simple: bool = attrs.field(
@@ -199,9 +202,10 @@ def compile_rule(
         if all(b.valid for b in resolved) and any(b.weight for b in resolved):
             timeouts, retry = getattr(rule, "timeouts", None), getattr(rule, "retry", None)
             plan = Plan(route=info, parent=parent, backends=resolved, timeouts=timeouts,
-                        retry=retry)
+                        retry=retry, gateway_address=gateway_address)
             return RuleTarget(route=info, parent=parent, backends=resolved, timeouts=timeouts,
-                              retry=retry, plan=plan, bare_plan=plan, simple=True)
+                              retry=retry, gateway_address=gateway_address, plan=plan,
+                              bare_plan=plan, simple=True)
     where = f"{route.kind} {route.meta.ns_name} rule {rule.index}"
     unsupported = _unsupported(rule.filters, where) if rule.filters else []
     for i, b in enumerate(refs):
@@ -276,6 +280,7 @@ def compile_rule(
 
     return RuleTarget(
         route=info, parent=parent, action=action, status=status, reasons=tuple(reasons),
+        gateway_address=gateway_address,
         backends=tuple(backends),
         backend_filters=any(b.changes_request or b.redirect is not None for b in backends),
         edits=edits, response_edits=response, host_rewrite=host_rewrite,

@@ -257,3 +257,39 @@ class TestMirrors:
             assert v1.hits == 0
         finally:
             gw.stop(None).wait(5)
+
+
+RESPONSE_FILTER = {"type": "ResponseHeaderModifier",
+                   "responseHeaderModifier": {"set": [{"name": "x-by", "value": "mesh"}]}}
+
+
+class TestResponseHeaderModifier:
+    """The channel cannot edit response metadata, so it never pretends to (DESIGN.md)."""
+
+    def test_response_modifier_on_gateway_route_goes_via_gateway(self, client: Make,
+                                                                 servers: Any) -> None:
+        """A Gateway route that edits response metadata is sent to the real gateway."""
+        gw, v1 = servers("gateway"), servers("v1")
+        route = {"apiVersion": h.GW_API, "kind": "GRPCRoute",
+                 "metadata": {"name": "pay", "namespace": "default"},
+                 "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["pay.example.com"],
+                          "rules": [rule(("pay-v1", 9000), filters=[RESPONSE_FILTER])]}}
+        m = mesh_of(h.gateway(listeners=[h.listener("grpc", gw.port, "HTTP")],
+                              addresses=[gw.host]),
+                    service("pay-v1", [v1], namespace="default"), route)
+        c = client(m, f"grpc://pay.example.com:{gw.port}")
+        assert c.unary() == b"gateway:hi"
+        assert v1.hits == 0
+
+    def test_response_modifier_on_service_route_is_refused(self, client: Make,
+                                                           servers: Any) -> None:
+        """A Service-parent route with a ResponseHeaderModifier has no gateway: refused."""
+        v1 = servers("v1")
+        m = mesh_of(service("pay", []), service("pay-v1", [v1]),
+                    grpc_route(rule(("pay-v1", 9000), filters=[RESPONSE_FILTER])))
+        c = client(m)
+        with pytest.raises(grpc.RpcError) as err:
+            c.unary()
+        assert err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "ResponseHeaderModifier" in (err.value.details() or "")
+        assert v1.hits == 0
