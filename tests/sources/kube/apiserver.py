@@ -174,9 +174,11 @@ class FakeApiServer:
         self._call(self._serve)
 
     def close(self) -> None:
-        if self._loop is not None and self._thread is not None:
+        """Stop serving and end the thread (idempotent)."""
+        if self._loop is not None and self._thread is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        self._thread = None
 
     def __enter__(self) -> FakeApiServer:
         return self.start()
