@@ -29,6 +29,13 @@ import meshclient  # noqa: E402
 from meshclient_httpx import MeshTransport, RequestRecord  # noqa: E402
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing a kept-alive connection at exit is not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Pod:
     """A local HTTP server standing in for one pod; ``fail_first`` requests answer 503."""
 
@@ -57,7 +64,7 @@ class Pod:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
