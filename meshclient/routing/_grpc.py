@@ -18,6 +18,7 @@ import attrs
 from meshclient.model import GRPCRouteMatch
 from meshclient.model._regex import Pattern, compile_regex
 from meshclient.routing._request import RequestHead
+from meshclient.routing._table import values_hold
 from meshclient.routing._targets import RuleTarget
 
 __all__ = ["GrpcEntry", "GrpcTier", "build_grpc_tier", "grpc_entry", "split_grpc_path"]
@@ -53,16 +54,7 @@ class GrpcEntry:
                 return False
             if self.method is not None and self.method != method:
                 return False
-        for name, exact, pattern in self.headers:
-            value = head.header(name)
-            if value is None:
-                return False
-            if pattern is None:
-                if value != exact:
-                    return False
-            elif pattern.fullmatch(value) is None:
-                return False
-        return True
+        return values_hold(self.headers, head.header)
 
 
 def grpc_entry(target: RuleTarget, match: GRPCRouteMatch, order: tuple[object, ...]) -> GrpcEntry:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 import attrs
 
 from meshclient.model import Service
@@ -15,6 +18,8 @@ from meshclient.routing._decision import (
 from meshclient.routing._grpc import build_grpc_tier
 from meshclient.routing._table import HostTable, build_host_table
 from meshclient.routing._targets import RuleTarget
+
+T = TypeVar("T")
 
 __all__ = [
     "Claims",
@@ -39,6 +44,20 @@ class ListenerRoutes:
     )
 
 
+def by_host(exact: Mapping[str, T], wildcard: Mapping[str, T], host: str) -> T | None:
+    """The exact entry for ``host``, else the longest wildcard (``.suffix`` keys) covering it."""
+    found = exact.get(host)
+    if found is not None:
+        return found
+    i = host.find(".")
+    while i >= 0:
+        found = wildcard.get(host[i:])
+        if found is not None:
+            return found
+        i = host.find(".", i + 1)
+    return None
+
+
 @attrs.frozen(kw_only=True)
 class GatewayPort:
     """One Gateway's listeners on one (protocol, port): listener choice by Host."""
@@ -50,16 +69,8 @@ class GatewayPort:
 
     def listener(self, host: str) -> ListenerRoutes | None:
         # GW: exact hostname, then the longest wildcard, then the hostname-less listener.
-        found = self.exact.get(host)
-        if found is not None:
-            return found
-        i = host.find(".")
-        while i >= 0:
-            found = self.wildcard.get(host[i:])
-            if found is not None:
-                return found
-            i = host.find(".", i + 1)
-        return self.any_host
+        found = by_host(self.exact, self.wildcard, host)
+        return self.any_host if found is None else found
 
 
 @attrs.frozen(kw_only=True)
@@ -70,16 +81,7 @@ class Claims:
     wildcard: dict[str, GatewayPort]
 
     def lookup(self, host: str) -> GatewayPort | None:
-        found = self.exact.get(host)
-        if found is not None:
-            return found
-        i = host.find(".")
-        while i >= 0:
-            found = self.wildcard.get(host[i:])
-            if found is not None:
-                return found
-            i = host.find(".", i + 1)
-        return None
+        return by_host(self.exact, self.wildcard, host)
 
 
 @attrs.frozen(kw_only=True)

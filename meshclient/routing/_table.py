@@ -48,25 +48,24 @@ class Entry:
     def conditions_hold(self, head: RequestHead) -> bool:
         if self.method is not None and head.method != self.method:
             return False
-        for name, exact, pattern in self.headers:
-            value = head.header(name)
-            if value is None:
+        return values_hold(self.headers, head.header) and values_hold(self.queries, head.query)
+
+
+def values_hold(
+    matchers: tuple[tuple[str, str | None, Pattern | None], ...],
+    lookup: Callable[[str], str | None],
+) -> bool:
+    """Every (name, exact value | regex) matcher finds its value (HR: ANDed; missing fails)."""
+    for name, exact, pattern in matchers:
+        value = lookup(name)
+        if value is None:
+            return False
+        if pattern is None:
+            if value != exact:
                 return False
-            if pattern is None:
-                if value != exact:
-                    return False
-            elif pattern.fullmatch(value) is None:
-                return False
-        for name, exact, pattern in self.queries:
-            value = head.query(name)
-            if value is None:
-                return False
-            if pattern is None:
-                if value != exact:
-                    return False
-            elif pattern.fullmatch(value) is None:
-                return False
-        return True
+        elif pattern.fullmatch(value) is None:
+            return False
+    return True
 
 
 @attrs.frozen(kw_only=True)
