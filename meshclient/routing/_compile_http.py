@@ -46,39 +46,13 @@ def _compile_http_route(
     for ref in route.parent_refs:
         parent_desc = ref.describe()
         if route.errors:
-            b.add_status(
-                route_status(
-                    route,
-                    parent_desc,
-                    st.Condition(
-                        type="Accepted",
-                        status="False",
-                        reason=reason_of(route.errors[0].reason),
-                        message=str(route.errors[0]),
-                    ),
-                    (),
-                    dropped,
-                    valid_rules,
-                )
-            )
+            _rejected(b, route, parent_desc, reason_of(route.errors[0].reason),
+                      str(route.errors[0]), dropped, valid_rules)
             continue
         if not valid_rules:
             first = dropped[0].errors[0]
-            b.add_status(
-                route_status(
-                    route,
-                    parent_desc,
-                    st.Condition(
-                        type="Accepted",
-                        status="False",
-                        reason=reason_of(first.reason),
-                        message=f"every rule is invalid; first: {first}",
-                    ),
-                    (),
-                    dropped,
-                    valid_rules,
-                )
-            )
+            _rejected(b, route, parent_desc, reason_of(first.reason),
+                      f"every rule is invalid; first: {first}", dropped, valid_rules)
             continue
         if ref.is_service:
             _attach_mesh(b, route, ref, valid_rules, dropped)
@@ -86,21 +60,9 @@ def _compile_http_route(
         att = attach_to_gateway(b.snapshot, route, ref, gateways)
         if att is None:
             if ref.kind in ("Gateway", "ListenerSet"):
-                b.add_status(
-                    route_status(
-                        route,
-                        parent_desc,
-                        st.Condition(
-                            type="Accepted",
-                            status="False",
-                            reason=st.NO_MATCHING_PARENT,
-                            message=f"{ref.kind} {ref.namespace}/{ref.name} not found",
-                        ),
-                        (),
-                        dropped,
-                        valid_rules,
-                    )
-                )
+                _rejected(b, route, parent_desc, st.NO_MATCHING_PARENT,
+                          f"{ref.kind} {ref.namespace}/{ref.name} not found", dropped,
+                          valid_rules)
             continue
         problems: list[str] = []
         condition = att.condition
@@ -150,6 +112,12 @@ def _compile_http_route(
         b.add_status(
             route_status(route, parent_desc, condition, problems, dropped, valid_rules)
         )
+
+
+def _rejected(b: Builder, route: HTTPRoute, parent: str, reason: str, message: str,
+              dropped: list[HTTPRouteRule], valid: list[HTTPRouteRule]) -> None:
+    accepted = st.Condition(type="Accepted", status="False", reason=reason, message=message)
+    b.add_status(route_status(route, parent, accepted, (), dropped, valid))
 
 
 def _static_problems(
