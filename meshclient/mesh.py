@@ -175,17 +175,17 @@ class Mesh:
 
         The first call creates it (adapters pass their random source: the core has none of
         its own); later calls return the same balancer, so outlier state and in-flight counts
-        are shared by the HTTP and gRPC sides of one process.
+        are shared by the HTTP and gRPC sides of one process. Without ``config``, locality
+        comes from where the client runs (``NODE_NAME`` and ``MESHCLIENT_ZONE``, or the
+        ``from_kubernetes`` arguments).
         """
         with self._lock:
             if self._balancer is None:
                 if config is None:
-                    # The client's node and zone, as the downward API hands them to the pod;
-                    # without them no endpoint counts as local and locality tiers stay empty.
-                    config = BalancerConfig(locality=Locality(
-                        node=os.environ.get("NODE_NAME") or None,
-                        zone=os.environ.get("MESHCLIENT_ZONE") or None,
-                    ))
+                    # The client's node and zone (from_kubernetes arguments, or the downward
+                    # API's environment); without them no endpoint counts as local.
+                    where = self.whereabouts or whereabouts()
+                    config = BalancerConfig(locality=Locality(node=where.node, zone=where.zone))
                 balancer = Balancer(rand=rand, config=config)
                 _update_endpoints(balancer, self.store.snapshot)
                 self._balancer = balancer
