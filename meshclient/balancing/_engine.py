@@ -120,6 +120,7 @@ class Balancer:
         slices: Iterable[EndpointSlice],
         *,
         weights: Mapping[str, int] | None = None,
+        only: Collection[tuple[str, str]] | None = None,
     ) -> None:
         """Replace every endpoint set with those of a new snapshot.
 
@@ -127,10 +128,13 @@ class Balancer:
         remain. A Service with a single port is also found by backends without a port.
 
         Args:
-            services: The snapshot's Services.
-            slices: The snapshot's EndpointSlices.
+            services: The snapshot's Services (with ``only``: just those Services).
+            slices: The snapshot's EndpointSlices (with ``only``: just their slices).
             weights: Optional per-endpoint weights by address (Kubernetes has no such field;
                 this is for operators and agents that know better); absent means 1.
+            only: ``(namespace, name)`` of the Services that changed: every other Service's
+                sets are kept as they are, so an update costs what changed, not the whole
+                cluster. A Service named here but absent from ``services`` is removed.
         """
         sets = build_endpoint_sets(
             services, slices, ip_families=self.config.ip_families, weights=weights
@@ -139,6 +143,10 @@ class Balancer:
         with self._lock:
             old = self._groups
             new: dict[_GroupKey, EndpointGroup] = {}
+            if only is not None:
+                only = set(only)
+                new = {k: g for k, g in old.items() if (k[0], k[1]) not in only}
+                old = {k: g for k, g in old.items() if (k[0], k[1]) in only}
             fresh: list[EndpointGroup] = []
             for key, value in sets.items():
                 prev = old.get(key)
@@ -152,7 +160,8 @@ class Balancer:
                 new[key] = group
                 if ports_per_service[(key[0], key[1])] == 1:
                     new[(key[0], key[1], None)] = group
-            live = {id(h) for g in new.values() for h in g.handles}
+            touched = new if only is None else {k: new[k] for k in sets}
+            live = {id(h) for g in touched.values() for h in g.handles}
             self._retired_picks += sum(
                 h.picks for h in {id(h): h for g in old.values() for h in g.handles}.values()
                 if id(h) not in live
