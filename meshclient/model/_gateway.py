@@ -57,6 +57,9 @@ class Gateway:
     listeners: tuple[Listener, ...] = ()
     addresses: tuple[str, ...] = ()
     """``spec.addresses`` and ``status.addresses`` values: where the real gateway listens."""
+    backend_client_certificate: str | None = None
+    """``spec.tls.backend.clientCertificateRef`` as ``namespace/name``: the certificate the
+    gateway presents to backends (GW, Ext·std)."""
     allowed_listeners_from: str = "None"
     allowed_listeners_selector: LabelSelector | None = None
     errors: tuple[ConfigError, ...] = ()
@@ -110,8 +113,15 @@ def parse_gateway(raw: Mapping[str, object], default_namespace: str) -> Gateway:
             allowed_from = "None"
         if allowed_from == "Selector" and (sel := ns.child("selector")) is not None:
             allowed_selector = LabelSelector.parse(sel)
+    client_cert = None
+    if (tls := spec.child("tls")) is not None and (backend := tls.child("backend")) is not None:
+        ref = backend.child("clientCertificateRef")
+        if ref is not None:
+            name = ref.str("name", required=True)
+            client_cert = f"{ref.str('namespace', meta.namespace) or meta.namespace}/{name}"
     return Gateway(
         meta=meta,
+        backend_client_certificate=client_cert,
         gateway_class=spec.str("gatewayClassName", required=True),
         listeners=listeners,
         addresses=tuple(dict.fromkeys(a for a in addresses if a)),

@@ -8,6 +8,7 @@ from typing import Any, Final
 import attrs
 
 from meshclient.model import (
+    Gateway,
     GRPCRoute,
     GRPCRouteRule,
     HTTPRoute,
@@ -65,7 +66,7 @@ def route_order(route: HTTPRoute | GRPCRoute) -> tuple[float, str]:
     return (route.meta.creation, route.meta.ns_name)
 
 
-RuleKey = tuple[int, int, ParentInfo, bool, "str | None"]
+RuleKey = tuple[int, int, ParentInfo, bool, "str | None", "str | None"]
 
 
 @attrs.define
@@ -139,14 +140,16 @@ class Builder:
         *,
         mesh: bool,
         gateway_address: str | None,
+        parent_unsupported: str | None = None,
     ) -> RuleTarget:
         """``compile_rule``, reusing the previous table's result for an unchanged route."""
-        key = (id(route), rule.index, parent, mesh, gateway_address)
+        key = (id(route), rule.index, parent, mesh, gateway_address, parent_unsupported)
         found = self.reusable.get(key)
         # The route object is kept with its target, so its id cannot have been reused.
         if found is None or found[0] is not route:
             found = (route, compile_rule(route, rule, parent, self.resolver, mesh=mesh,
-                                         gateway_address=gateway_address))
+                                         gateway_address=gateway_address,
+                                         parent_unsupported=parent_unsupported))
         self.targets[key] = found
         if self.log is not None:
             self.log.append(("target", key, found))
@@ -217,6 +220,17 @@ class Builder:
             found = (owner, make())
         self.plain[key] = found
         return found[1]
+
+    @staticmethod
+    def gateway_unsupported(gw: Gateway) -> str | None:
+        """Why a Gateway's routes cannot be served in-process, or None."""
+        if gw.backend_client_certificate is not None:
+            # GW spec.tls.backend: backends expect the gateway's own client certificate,
+            # which a client cannot present; skipping it would silently drop the policy.
+            return (f"Gateway {gw.meta.ns_name} presents client certificate "
+                    f"{gw.backend_client_certificate} to its backends "
+                    "(spec.tls.backend.clientCertificateRef), which meshclient cannot present")
+        return None
 
     def listener_key(self, el: EffectiveListener) -> tuple[str, ...]:
         return (

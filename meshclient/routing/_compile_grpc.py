@@ -104,12 +104,13 @@ def compile_grpc_routes(b: Builder) -> None:
 
 
 def _entries(b: Builder, route: GRPCRoute, rules: list[GRPCRouteRule], parent: ParentInfo, *,
-             mesh: bool, gateway_address: str | None,
-             problems: list[str]) -> list[GrpcEntry]:
+             mesh: bool, gateway_address: str | None, problems: list[str],
+             parent_unsupported: str | None = None) -> list[GrpcEntry]:
     out = []
     for rule in rules:
         target = b.rule_target(route, rule, parent, mesh=mesh,
-                              gateway_address=gateway_address)
+                              gateway_address=gateway_address,
+                              parent_unsupported=parent_unsupported)
         problems.extend(target.problems)
         for mi, match in enumerate(rule.matches):
             out.append(grpc_entry(target, match, (*route_order(route), rule.index, mi)))
@@ -130,7 +131,7 @@ def _compile_listeners(b: Builder, route: GRPCRoute, ref: ParentRef, att: Gatewa
                             section=el.listener.name)
         entries = _entries(b, route, rules, parent, mesh=False,
                            gateway_address=gw.addresses[0] if gw.addresses else None,
-                           problems=problems)
+                           problems=problems, parent_unsupported=b.gateway_unsupported(gw))
         by_host = b.grpc_listener_entries.setdefault(lkey, {})
         for host in hosts:
             by_host.setdefault(host, []).extend(entries)

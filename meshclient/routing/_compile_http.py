@@ -93,7 +93,8 @@ def _compile_http_route(
             address = gw.addresses[0] if gw.addresses else None
             for rule in valid_rules:
                 target = b.rule_target(
-                    route, rule, parent, mesh=False, gateway_address=address
+                    route, rule, parent, mesh=False, gateway_address=address,
+                    parent_unsupported=b.gateway_unsupported(gw),
                 )
                 problems.extend(target.problems)
                 for mi, match in enumerate(rule.matches):

@@ -187,14 +187,20 @@ def compile_rule(
     *,
     mesh: bool,
     gateway_address: str | None,
+    parent_unsupported: str | None = None,
 ) -> RuleTarget:
-    """Compile one valid rule for one parent (Gateway listener or Service port)."""
+    """Compile one valid rule for one parent (Gateway listener or Service port).
+
+    ``parent_unsupported`` says why the parent itself asks for something meshclient cannot
+    do (a Gateway that presents its own client certificate to backends): every rule then
+    goes through the gateway.
+    """
     info = RouteInfo(kind=route.kind, namespace=route.meta.namespace, name=route.meta.name,
                      rule=rule.index, rule_name=rule.name)
     refs: Sequence[HTTPBackendRef | GRPCBackendRef] = rule.backend_refs
-    if refs and not rule.filters and rule.session_persistence is None and not any(
-        b.filters for b in refs
-    ):
+    if refs and parent_unsupported is None and not rule.filters and (
+        rule.session_persistence is None
+    ) and not any(b.filters for b in refs):
         # The common rule: weighted backends and nothing else. Built directly, it is a
         # third of the general path's cost on a large table.
         resolved = tuple(resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
@@ -208,6 +214,8 @@ def compile_rule(
                               bare_plan=plan, simple=True)
     where = f"{route.kind} {route.meta.ns_name} rule {rule.index}"
     unsupported = _unsupported(rule.filters, where) if rule.filters else []
+    if parent_unsupported is not None:
+        unsupported.append(f"{where}: {parent_unsupported}")
     for i, b in enumerate(refs):
         if not b.filters:
             continue

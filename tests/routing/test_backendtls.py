@@ -273,6 +273,21 @@ class TestTargetsAndConflicts:
         assert getattr(tls, "client_certificate", None) is not None
 
 
+def test_gateway_backend_client_certificate_routes_via_gateway() -> None:
+    """A Gateway that presents its own client certificate to backends is never bypassed with
+    the certificate dropped: its routes go via the gateway (SPEC-NOTES §8, checklist 152)."""
+    gw = gateway(addresses=["10.0.0.9"])
+    gw["spec"]["tls"] = {"backend": {"clientCertificateRef": {"kind": "Secret",
+                                                               "name": "client"}}}
+    m = mesh(gw, service("svc"), http_route())
+    d = get(m, "http://example.com/")
+    assert d.action is Action.FORWARD and d.via.value == "gateway"
+    assert d.gateway_address == "10.0.0.9"
+    assert any("clientCertificateRef" in r for r in d.reasons)
+    plain = mesh(gateway(), service("svc"), http_route())
+    assert get(plain, "http://example.com/").via.value == "direct"
+
+
 def traffic_policy(name: str, *, percent: int, created: str | None = None,
                    target: str = "svc") -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "default"}
