@@ -70,7 +70,7 @@ class Resolver:
         # policy on the same target is preferred (G1897).
         self._tls_invalid: dict[tuple[str, str, str | None], _TLSChoice] = {}
         self._traffic: dict[tuple[str, str], XBackendTrafficPolicy] = {}
-        self._backends: dict[tuple[str, str, BackendRef, bool], Backend] = {}
+        self._backends: dict[tuple[object, ...], Backend] = {}
         self._index_tls_policies()
         self._index_traffic_policies()
 
@@ -96,7 +96,9 @@ class Resolver:
 
     def backend(self, route_kind: str, route_ns: str, ref: BackendRef, *, mesh: bool) -> Backend:
         """A Backend for ``ref``: valid, or carrying the 500 and reason the spec asks for."""
-        key = (route_kind, route_ns, ref, mesh)
+        # Plain fields, not the BackendRef: hashing a frozen attrs value runs Python code.
+        key = (route_kind, route_ns, ref.group, ref.kind, ref.namespace, ref.name, ref.port,
+               ref.weight, mesh)
         found = self._backends.get(key)
         if found is None:
             found = self._backends[key] = self._backend(route_kind, route_ns, ref, mesh=mesh)

@@ -66,6 +66,8 @@ def route_order(route: HTTPRoute | GRPCRoute) -> tuple[float, str]:
     return (route.meta.creation, route.meta.ns_name)
 
 
+_RESOLVED = st.Condition(type="ResolvedRefs", status="True", reason=st.RESOLVED_REFS)
+
 RuleKey = tuple[int, int, ParentInfo, bool, "str | None", "str | None"]
 
 
@@ -191,6 +193,8 @@ class Builder:
 
     def add_grpc_lost(self, lost: Iterable[tuple[str, tuple[str, ...]]]) -> None:
         lost = list(lost)
+        if not lost:
+            return
         self.grpc_lost.update(lost)
         if self.log is not None and lost:
             self.log.append(("lost", lost))
@@ -279,7 +283,7 @@ def route_status(
             )
         )
     else:
-        conds.append(st.Condition(type="ResolvedRefs", status="True", reason=st.RESOLVED_REFS))
+        conds.append(_RESOLVED)
     if dropped and valid and accepted.status == "True":
         # SH: PartiallyInvalid is only ever set True, and says which rules were dropped.
         conds.append(

@@ -79,11 +79,12 @@ def _compile_http_route(
                 # the older route is accepted, the other is not.
                 continue
             kept += 1
-            b.add_grpc_lost(
-                (g.meta.ns_name, lkey)
-                for g, ghosts in grpc_claims.get(lkey, ())
-                if route_order(route) < route_order(g) and hosts_overlap(hosts, ghosts)
-            )
+            if grpc_claims:
+                b.add_grpc_lost(
+                    (g.meta.ns_name, lkey)
+                    for g, ghosts in grpc_claims.get(lkey, ())
+                    if route_order(route) < route_order(g) and hosts_overlap(hosts, ghosts)
+                )
             gw = el.gateway
             if not b.options.selects(gw.meta.namespace, gw.meta.name, gw.gateway_class):
                 continue
