@@ -8,7 +8,6 @@ carry the decisions out.
 from meshclient.errors import ConfigError as ConfigError
 from meshclient.errors import MeshError as MeshError
 from meshclient.errors import SourceError as SourceError
-from meshclient.errors import Unsupported as Unsupported
 from meshclient.mesh import Mesh as Mesh
 from meshclient.routing import Action as Action
 from meshclient.routing import Decision as Decision
@@ -25,7 +24,6 @@ __all__ = [
     "MeshError",
     "RequestHead",
     "SourceError",
-    "Unsupported",
     "Via",
     "__version__",
 ]

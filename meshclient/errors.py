@@ -4,10 +4,10 @@
 
     MeshError
      ├── ConfigError     one object (or one field of it) is invalid; the rest keeps serving
-     ├── SourceError     a source could not be read; the last good snapshot stays in use
-     └── Unsupported     something a route or policy asks for that meshclient does not do;
-                         collected while compiling, never raised per request: the affected
-                         rule routes ``via: gateway`` with this as the reason
+     └── SourceError     a source could not be read; the last good snapshot stays in use
+
+What a route asks for that meshclient does not do is not an error at all: the rule compiles
+to ``via: gateway`` (or a 500 for Service parents) with the reason on the decision.
 
 ``reason`` is the Gateway API condition reason (``UnsupportedValue``, ``BackendNotFound``,
 ...), so a route's status, ``meshclient validate`` and ``resolve --json`` share one wording.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["ConfigError", "MeshError", "SourceError", "Unsupported"]
+__all__ = ["ConfigError", "MeshError", "SourceError"]
 
 
 class MeshError(Exception):
@@ -49,20 +49,6 @@ class ConfigError(MeshError):
         if self.value is _NO_VALUE:
             return f"{where}: {self.detail} ({self.reason})"
         return f"{where}: {self.value!r} {self.detail} ({self.reason})"
-
-
-@attrs.frozen(eq=True, hash=True)
-class Unsupported(MeshError):
-    """A feature a route or policy uses that meshclient does not implement."""
-
-    kind: str
-    namespace: str
-    name: str
-    field: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}: {self.field}: {self.detail}"
 
 
 class SourceError(MeshError):

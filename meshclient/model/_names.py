@@ -14,7 +14,6 @@ _HOSTNAME: Final = re.compile(
 )
 _PRECISE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HEADER_NAME: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
-_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def is_ip(text: str) -> bool:
@@ -55,10 +54,4 @@ def header_name_problem(value: str) -> str | None:
         return "must be 1 to 256 characters"
     if not _HEADER_NAME.match(value):
         return "is not a valid HTTP header name (RFC 7230 token)"
-    return None
-
-
-def dns_label_problem(value: str) -> str | None:
-    if not value or len(value) > 63 or not _DNS_LABEL.match(value):
-        return "must be a lower-case RFC 1123 label of at most 63 characters"
     return None

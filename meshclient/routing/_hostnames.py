@@ -1,8 +1,8 @@
-"""Hostname wildcards, intersection and specificity (SPEC-NOTES §1.1, §1.5)."""
+"""Hostname wildcards and intersection (SPEC-NOTES §1.1, §1.5)."""
 
 from __future__ import annotations
 
-__all__ = ["host_matches", "intersect", "specificity", "suffixes"]
+__all__ = ["host_matches", "intersect"]
 
 
 def host_matches(pattern: str | None, host: str) -> bool:
@@ -46,25 +46,3 @@ def _covers(wildcard: str, name: str) -> bool:
         and name.endswith(wildcard[1:])
         and (len(name) > len(wildcard) - 1)
     )
-
-
-def specificity(hostname: str | None) -> tuple[int, int]:
-    """Precedence key (larger wins): non-wildcard length, then length with wildcards."""
-    if hostname is None:
-        return (0, 0)
-    if hostname.startswith("*."):
-        return (0, len(hostname))
-    return (len(hostname), len(hostname))
-
-
-def suffixes(host: str) -> list[str]:
-    """The wildcard suffixes that could cover ``host``, most specific first.
-
-    ``a.b.example.com`` → ``['.b.example.com', '.example.com', '.com']``.
-    """
-    out = []
-    i = host.find(".")
-    while i >= 0:
-        out.append(host[i:])
-        i = host.find(".", i + 1)
-    return out

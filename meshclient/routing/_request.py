@@ -28,7 +28,7 @@ class RequestHead:
     Header names are lower-case; values keep their order and repetitions.
     """
 
-    __slots__ = ("_headers", "_prefixes", "_query", "authority", "headers", "host",
+    __slots__ = ("_headers", "_query", "authority", "headers", "host",
                  "method", "path", "path_only", "port", "scheme")
 
     def __init__(
@@ -60,7 +60,6 @@ class RequestHead:
         """The path without its query string (what path matches see)."""
         self._headers: dict[str, str] | None = None
         self._query: dict[str, str] | None = None
-        self._prefixes: tuple[str, ...] | None = None
 
     @classmethod
     def from_url(cls, method: str, url: str, headers: HeaderInput = None) -> RequestHead:
@@ -140,22 +139,6 @@ class RequestHead:
                     params[key] = unquote_plus(value)
             self._query = params
         return self._query.get(name)
-
-    def prefixes(self) -> tuple[str, ...]:
-        """Path prefixes on segment boundaries, longest first, trailing '/' dropped.
-
-        ``/a/b/`` gives ``('/a/b', '/a', '')``: a PathPrefix value ``v`` matches exactly when
-        ``v.rstrip('/')`` is among them ('' being the root).
-        """
-        if self._prefixes is None:
-            path = self.path_only
-            out = [] if path.endswith("/") else [path]
-            i = path.rfind("/")
-            while i >= 0:
-                out.append(path[:i])
-                i = path.rfind("/", 0, i)
-            self._prefixes = tuple(dict.fromkeys(out))
-        return self._prefixes
 
     def replace(
         self,

@@ -23,6 +23,7 @@ import attrs
 
 from meshclient.model import HTTPRouteMatch
 from meshclient.model._regex import Pattern, compile_regex
+from meshclient.routing._hostnames import host_matches
 from meshclient.routing._request import RequestHead
 from meshclient.routing._targets import RuleTarget
 
@@ -199,8 +200,7 @@ def build_host_table(
 
     def covering(name: str) -> tuple[Tier, ...]:
         # Wildcards covering ``name``, most specific first (longer suffix = more labels).
-        return tuple(tiers[w] for w in wild if name != w and name.endswith(w[1:])
-                     and len(name) > len(w) - 1)
+        return tuple(tiers[w] for w in wild if name != w and host_matches(w, name))
 
     exact = {h: (tiers[h], *covering(h), *none_tier)
              for h in tiers if h is not None and not h.startswith("*.")}
