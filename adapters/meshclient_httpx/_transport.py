@@ -39,17 +39,6 @@ _clock = time.monotonic
 class _Base:
     _s: Shared
 
-    def _options(self, mesh: Mesh, strict: bool, http2: bool, limits: httpx.Limits,
-                 verify: ssl.SSLContext | None, client_cert: ClientCert | None,
-                 token_file: str | os.PathLike[str] | None, token_header: str,
-                 plaintext_same_node: bool, mirror_concurrency: int, on_request: Hook | None,
-                 balancer_config: BalancerConfig | None, rand: Any) -> Shared:
-        return Shared(mesh, strict=strict, http2=http2, limits=limits, verify=verify,
-                      client_cert=client_cert, token_file=token_file,
-                      token_header=token_header, plaintext_same_node=plaintext_same_node,
-                      mirror_concurrency=mirror_concurrency, on_request=on_request,
-                      balancer_config=balancer_config, rand=rand)
-
     def _observe(self, ex: Exchange, status: int | None) -> None:
         observer = self._s.observer
         if observer.active(ex.outcome in ("response", "passthrough", "gateway")
@@ -148,9 +137,11 @@ class MeshTransport(_Base, httpx.BaseTransport):
         balancer_config: BalancerConfig | None = None,
         rand: Any = None,
     ) -> None:
-        self._s = self._options(mesh, strict, http2, limits, verify, client_cert, token_file,
-                                token_header, plaintext_same_node, mirror_concurrency,
-                                on_request, balancer_config, rand)
+        self._s = Shared(mesh, strict=strict, http2=http2, limits=limits, verify=verify,
+                         client_cert=client_cert, token_file=token_file,
+                         token_header=token_header, plaintext_same_node=plaintext_same_node,
+                         mirror_concurrency=mirror_concurrency, on_request=on_request,
+                         balancer_config=balancer_config, rand=rand)
         self._inner = inner if inner is not None else httpx.HTTPTransport()
         self._pools: PoolSet[httpcore.ConnectionPool] = PoolSet(self._s.sync_pool)
         self._mesh = mesh
@@ -263,9 +254,11 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
         balancer_config: BalancerConfig | None = None,
         rand: Any = None,
     ) -> None:
-        self._s = self._options(mesh, strict, http2, limits, verify, client_cert, token_file,
-                                token_header, plaintext_same_node, mirror_concurrency,
-                                on_request, balancer_config, rand)
+        self._s = Shared(mesh, strict=strict, http2=http2, limits=limits, verify=verify,
+                         client_cert=client_cert, token_file=token_file,
+                         token_header=token_header, plaintext_same_node=plaintext_same_node,
+                         mirror_concurrency=mirror_concurrency, on_request=on_request,
+                         balancer_config=balancer_config, rand=rand)
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
         self._pools: PoolSet[httpcore.AsyncConnectionPool] = PoolSet(self._s.async_pool)
         self._mesh = mesh

@@ -16,8 +16,8 @@ from tests.adapters.grpc_client.conftest import (
     leaf,
     mesh_of,
     service,
-    spiffe_cert,
 )
+from tests.certs import spiffe_cert
 from tests.routing import helpers as h
 
 Make = Callable[..., Client]

@@ -21,9 +21,9 @@ from tests.adapters.httpx.conftest import (
     mesh_of,
     route,
     service,
-    spiffe_cert,
     tls_context,
 )
+from tests.certs import spiffe_cert
 from tests.routing import helpers as h
 
 Make = Callable[..., Backend]
