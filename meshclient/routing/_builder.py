@@ -120,6 +120,9 @@ class Builder:
     tiers: dict[tuple[int, ...], Tier] = attrs.field(factory=dict)
     reusable_services: Mapping[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
     services: dict[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
+    # Each HTTPRoute's statuses, by (namespace, name), in compile order.
+    route_statuses: dict[tuple[str, str], tuple[st.ObjectStatus, ...]] = attrs.field(
+        factory=dict)
 
     def tier(self, items: Sequence[tuple[HTTPRouteMatch, Entry]]) -> Tier:
         """``build_tier``, reusing the previous table's tier for the very same entries.

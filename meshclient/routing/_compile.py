@@ -29,6 +29,7 @@ from meshclient.routing._decision import (
 from meshclient.routing._grpc import GrpcTier
 from meshclient.routing._index import Claims, ServicePort, build_claims, build_services
 from meshclient.routing._listeners import collect_listeners
+from meshclient.routing._patch import CompileState, patch_table
 from meshclient.routing._request import RequestHead
 from meshclient.routing._table import Entry, Tier
 from meshclient.routing._targets import RuleTarget
@@ -65,6 +66,8 @@ class RoutingTable:
     tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict, eq=False, repr=False)
     service_ports: Mapping[tuple[str, str], tuple[object, Any]] = attrs.field(
         factory=dict, eq=False, repr=False)
+    state: CompileState | None = attrs.field(default=None, eq=False, repr=False)
+    """What a change to a few HTTPRoutes needs to patch this table (None: not patchable)."""
     has_grpc: bool = False
     """Whether any GRPCRoute serves here (only then is a request's content-type looked at)."""
     _hosts: dict[tuple[str, int, str, str, bool], _HostRoute] = attrs.field(
@@ -183,8 +186,16 @@ def _collector_paused() -> Iterator[None]:
 def _compile(
     snapshot: Snapshot, options: RoutingOptions, previous: RoutingTable | None
 ) -> RoutingTable:
-    resolver = Resolver(snapshot)
     environment = _environment(snapshot)
+    if previous is not None and previous.options == options:
+        patched = patch_table(previous, snapshot, environment)
+        if patched is not None:
+            return attrs.evolve(
+                previous, version=snapshot.version, statuses=patched.statuses,
+                claims=patched.claims, environment=environment, targets=patched.targets,
+                entries=patched.entries, routes=patched.routes, tiers=patched.tiers,
+                state=patched.state, hosts={})
+    resolver = Resolver(snapshot)
     same = [False] * len(environment)
     if previous is not None and previous.options == options and len(previous.environment) == (
         len(environment)
@@ -205,6 +216,7 @@ def _compile(
         k: g for k, g in snapshot.of("Gateway").items() if type(g).__name__ == "Gateway"
     }
     gateways = collect_listeners(snapshot, all_gateways, b.statuses)  # type: ignore[arg-type]
+    head = len(b.statuses)
 
     http_routes = sorted(
         (r for r in snapshot.of("HTTPRoute").values() if isinstance(r, HTTPRoute)), key=route_order
@@ -218,10 +230,17 @@ def _compile(
     settle_grpc_losers(b)
     compile_grpc_routes(b)
 
-    claims = build_claims(b, gateways)
+    claims, index = build_claims(b, gateways)
     services = build_services(b)
     b.statuses.extend(resolver.statuses)
     has_grpc = bool(b.grpc_listener_entries or b.grpc_mesh_entries)
+    state = None
+    if not grpc_routes:
+        state = CompileState(
+            environment=environment, http_routes=snapshot.of("HTTPRoute"), resolver=resolver,
+            gateways=gateways, head=tuple(b.statuses[:head]),
+            tail=tuple(resolver.statuses), route_statuses=b.route_statuses,
+            listener_entries=b.listener_entries, index=index)
     return RoutingTable(
         has_grpc=has_grpc,
         environment=environment,
@@ -236,4 +255,5 @@ def _compile(
         claims=claims,
         services=services,
         options=options,
+        state=state,
     )

@@ -25,17 +25,19 @@ def compile_http_route(
     b: Builder, route: HTTPRoute, gateways: GatewayMap, grpc_claims: GrpcClaims
 ) -> None:
     """Attach and compile one HTTPRoute, or replay it when it and its world are unchanged."""
+    start = len(b.statuses)
     found = b.reusable_routes.get(id(route))
     if found is not None and found[0] is route:
         b.replay(found[1])
         b.routes[id(route)] = found
-        return
-    b.log = []
-    try:
-        _compile_http_route(b, route, gateways, grpc_claims)
-        b.routes[id(route)] = (route, b.log)
-    finally:
-        b.log = None
+    else:
+        b.log = []
+        try:
+            _compile_http_route(b, route, gateways, grpc_claims)
+            b.routes[id(route)] = (route, b.log)
+        finally:
+            b.log = None
+    b.route_statuses[route.meta.namespace, route.meta.name] = tuple(b.statuses[start:])
 
 
 def _compile_http_route(

@@ -23,11 +23,14 @@ T = TypeVar("T")
 
 __all__ = [
     "Claims",
+    "ClaimsIndex",
     "GatewayPort",
     "ListenerRoutes",
+    "PortKey",
     "ServicePort",
     "build_claims",
     "build_services",
+    "gateway_port",
 ]
 
 
@@ -102,11 +105,37 @@ class ServicePort:
     )
 
 
-def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Claims]:
+PortKey = tuple[str, str, str, int]
+"""(gateway namespace, gateway name, protocol, port)."""
+
+
+@attrs.define(kw_only=True)
+class ClaimsIndex:
+    """How ``build_claims`` arrived at its answer, kept so one route's change can patch it."""
+
+    ports: dict[PortKey, dict[str | None, ListenerRoutes]]
+    """Per Gateway port: listener hostname → that listener's routes."""
+    owners: dict[PortKey, dict[str | None, tuple[str, ...]]]
+    """Which listener (by key) each of those ListenerRoutes was built from."""
+    listeners: dict[PortKey, list[tuple[str, ...]]]
+    """Every HTTP(S) listener on the Gateway port, in order."""
+    port_of: dict[tuple[str, ...], PortKey]
+    named: dict[PortKey, set[str]]
+    """Hostnames the Gateway port claims: its listeners' and its routes'."""
+    order: list[PortKey]
+    """Gateway ports, oldest Gateway first: the first to name a host claims it."""
+    addresses: dict[PortKey, tuple[str, ...]]
+    gports: dict[PortKey, GatewayPort]
+
+
+def build_claims(b: Builder, gateways: GatewayMap) -> tuple[dict[tuple[str, int], Claims],
+                                                            ClaimsIndex]:
     """Index listeners by (protocol, port) and by the hostnames they or their routes name."""
-    # Per gateway and (protocol, port): listener hostname → routes table.
-    ports: dict[tuple[str, str, str, int], dict[str | None, ListenerRoutes]] = {}
-    named: dict[tuple[str, str, str, int], set[str]] = {}
+    ports: dict[PortKey, dict[str | None, ListenerRoutes]] = {}
+    owners: dict[PortKey, dict[str | None, tuple[str, ...]]] = {}
+    listener_keys: dict[PortKey, list[tuple[str, ...]]] = {}
+    port_of: dict[tuple[str, ...], PortKey] = {}
+    named: dict[PortKey, set[str]] = {}
     gateway_order: dict[tuple[str, str], tuple[float, str]] = {}
     addresses: dict[tuple[str, str], tuple[str, ...]] = {}
     for gl in gateways.values():
@@ -115,55 +144,60 @@ def build_claims(b: Builder, gateways: GatewayMap) -> dict[tuple[str, int], Clai
             continue
         gkey = (gw.meta.namespace, gw.meta.name)
         gateway_order[gkey] = (gw.meta.creation, gw.meta.ns_name)
-        addresses[gkey] = gw.addresses
+        addresses[gkey] = tuple(a.lower() for a in gw.addresses)
         listeners = [*gl.own, *(el for els in gl.by_listener_set.values() for el in els)]
         for el in listeners:
             if el.listener.protocol not in ("HTTP", "HTTPS"):
                 continue
             pkey = (*gkey, el.listener.protocol, el.listener.port)
-            by_host = b.listener_entries.get(b.listener_key(el), (el, {}))[1]
-            grpc_by_host = b.grpc_listener_entries.get(b.listener_key(el), {})
-            parent = ParentInfo(
-                kind=el.owner_kind,
-                namespace=el.owner_namespace,
-                name=el.owner_name,
-                section=el.listener.name,
-            )
+            lkey = b.listener_key(el)
+            listener_keys.setdefault(pkey, []).append(lkey)
+            port_of.setdefault(lkey, pkey)
+            by_host = b.listener_entries.get(lkey, (el, {}))[1]
+            grpc_by_host = b.grpc_listener_entries.get(lkey, {})
             # Listener isolation: an empty listener still owns its hostname (404s).
-            ports.setdefault(pkey, {}).setdefault(
-                el.listener.hostname,
-                ListenerRoutes(
-                    parent=parent,
+            hostname = el.listener.hostname
+            if hostname not in ports.setdefault(pkey, {}):
+                ports[pkey][hostname] = ListenerRoutes(
+                    parent=ParentInfo(kind=el.owner_kind, namespace=el.owner_namespace,
+                                      name=el.owner_name, section=el.listener.name),
                     table=build_host_table(by_host, b.tier),
                     grpc=build_host_table(grpc_by_host, build_grpc_tier) if grpc_by_host else None,
-                ),
-            )
+                )
+                owners.setdefault(pkey, {})[hostname] = lkey
             names = named.setdefault(pkey, set())
             names.update(h for h in by_host if h is not None)
             names.update(h for h in grpc_by_host if h is not None)
-            if el.listener.hostname is not None:
-                names.add(el.listener.hostname)
+            if hostname is not None:
+                names.add(hostname)
 
-    claims: dict[tuple[str, int], Claims] = {}
     # Older Gateways claim contested hostnames first.
-    for pkey in sorted(ports, key=lambda k: gateway_order[(k[0], k[1])]):
-        ns, name, protocol, port = pkey
-        by_hostname = ports[pkey]
-        gport = GatewayPort(
-            gateway=f"{ns}/{name}",
-            exact={h: lr for h, lr in by_hostname.items() if h is not None and h[0] != "*"},
-            wildcard={h[1:]: lr for h, lr in by_hostname.items() if h is not None and h[0] == "*"},
-            any_host=by_hostname.get(None),
-        )
-        c = claims.setdefault((protocol, port), Claims(exact={}, wildcard={}))
+    order = sorted(ports, key=lambda k: gateway_order[(k[0], k[1])])
+    index = ClaimsIndex(ports=ports, owners=owners, listeners=listener_keys, port_of=port_of,
+                        named=named, order=order,
+                        addresses={pkey: addresses[(pkey[0], pkey[1])] for pkey in order},
+                        gports={pkey: gateway_port(pkey, ports[pkey]) for pkey in order})
+    claims: dict[tuple[str, int], Claims] = {}
+    for pkey in order:
+        gport = index.gports[pkey]
+        c = claims.setdefault((pkey[2], pkey[3]), Claims(exact={}, wildcard={}))
         for host in sorted(named.get(pkey, ())):
             if host.startswith("*."):
                 c.wildcard.setdefault(host[1:], gport)
             else:
                 c.exact.setdefault(host, gport)
-        for address in addresses[(ns, name)]:
-            c.exact.setdefault(address.lower(), gport)
-    return claims
+        for address in index.addresses[pkey]:
+            c.exact.setdefault(address, gport)
+    return claims, index
+
+
+def gateway_port(pkey: PortKey, by_hostname: Mapping[str | None, ListenerRoutes]) -> GatewayPort:
+    return GatewayPort(
+        gateway=f"{pkey[0]}/{pkey[1]}",
+        exact={h: lr for h, lr in by_hostname.items() if h is not None and h[0] != "*"},
+        wildcard={h[1:]: lr for h, lr in by_hostname.items() if h is not None and h[0] == "*"},
+        any_host=by_hostname.get(None),
+    )
 
 
 def build_services(b: Builder) -> dict[str, dict[int, ServicePort]]:

@@ -11,8 +11,18 @@ from hypothesis import strategies as st
 from meshclient.model import parse_object
 from meshclient.routing import RequestHead, RoutingTable, compile_table
 from meshclient.store import Store
-from tests.routing.helpers import gateway, grant, listener, service
-from tests.strategies import http_routes, requests, route_sets
+from tests.routing.helpers import (
+    gateway,
+    grant,
+    http_route,
+    listener,
+    parent,
+    rule,
+    service,
+    service_parent,
+    ts,
+)
+from tests.strategies import hostnames, http_routes, requests, route_sets
 
 BASE = [gateway(), service("svc"), service("svc2")]
 
@@ -108,3 +118,80 @@ def _two_routes() -> list[dict[str, Any]]:
                          "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
                                     "backendRefs": [{"name": "svc", "port": 8080}]}]}}
     return [route("a", "a.example.com", "/a"), route("b", "b.example.com", "/b")]
+
+
+# Two Gateways contest hostnames on port 80 (the older claims them); one also listens on 8080.
+CONTESTED = [
+    gateway("gw", created=ts(1), addresses=["10.0.0.1"], listeners=[
+        listener("http"), listener("wild", hostname="*.example.com"),
+        listener("a", hostname="a.example.com"), listener("alt", port=8080)]),
+    gateway("gw2", created=ts(2), listeners=[
+        listener("http"), listener("b", hostname="*.b.example.com")]),
+    service("svc"), service("svc2"),
+]
+PARENTS = [[parent("gw")], [parent("gw2")], [parent("gw", section="wild")],
+           [parent("gw", section="alt")], [parent("gw"), parent("gw2")],
+           [parent("gw", section="a"), parent("gw2", section="b")],
+           [service_parent("svc", port=8080)]]
+
+
+@st.composite
+def contested_routes(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    route = draw(http_routes(name))
+    route["spec"]["parentRefs"] = draw(st.sampled_from(PARENTS))
+    hosts = draw(st.lists(hostnames(), max_size=2, unique=True))
+    if hosts:
+        route["spec"]["hostnames"] = hosts
+    else:
+        route["spec"].pop("hostnames", None)
+    return route
+
+
+@st.composite
+def contested_requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str]]:
+    method, url, headers = draw(requests())
+    host_end = url.index("/", len("http://"))
+    url = {0: url, 1: url[:host_end] + ":8080" + url[host_end:],
+           2: "http://10.0.0.1" + url[host_end:]}[draw(st.integers(0, 2))]
+    return method, url, headers
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), reqs=st.lists(contested_requests(), min_size=6, max_size=16))
+def test_patching_route_changes_equals_compile_from_scratch(
+    data: st.DataObject, reqs: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    """Route-only changes patch the previous table; decisions and statuses stay exact."""
+    names = [f"r{i}" for i in range(8)]
+    store = Store()
+    initial = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=6))
+    store.replace(_parsed(CONTESTED + [data.draw(contested_routes(n)) for n in initial]))
+    table = compile_table(store.snapshot)
+    for _ in range(data.draw(st.integers(1, 5))):
+        if data.draw(st.booleans()) or not store.snapshot.of("HTTPRoute"):
+            obj = parse_object(data.draw(contested_routes(data.draw(st.sampled_from(names)))))[0]
+            assert obj is not None
+            store.upsert(obj)
+        else:
+            ns, name = data.draw(st.sampled_from(sorted(store.snapshot.of("HTTPRoute"))))
+            store.delete("HTTPRoute", ns, name)
+        table = compile_table(store.snapshot, previous=table)
+        assert _fingerprint(table, reqs) == _fingerprint(compile_table(store.snapshot), reqs)
+
+
+def test_route_change_patches_only_what_it_touches() -> None:
+    """A route change on port 80 leaves port 8080's claims the very same object."""
+    store = Store()
+    on_http = [parent("gw", section="http")]
+    store.replace(_parsed([*CONTESTED, http_route("a", parents=on_http, rules=[rule(backends=[])]),
+                           http_route("b", parents=[parent("gw", section="alt")])]))
+    first = compile_table(store.snapshot)
+    obj = parse_object(http_route("a", parents=on_http, hostnames=["c.example.org"]))[0]
+    assert obj is not None
+    store.upsert(obj)
+    second = compile_table(store.snapshot, previous=first)
+    assert second.claims[("HTTP", 8080)] is first.claims[("HTTP", 8080)]
+    assert second.claims[("HTTP", 80)] is not first.claims[("HTTP", 80)]
+    decision = second.decide(RequestHead.from_url("GET", "http://c.example.org/"))
+    assert decision.route is not None and decision.route.name == "a"
+    assert first.decide(RequestHead.from_url("GET", "http://c.example.org/")).route is None
