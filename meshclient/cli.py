@@ -214,9 +214,7 @@ def _routes(mesh: Mesh) -> int:
                 for entry in _tier_entries(tier):
                     rows.append((f"{scheme}://{host}:{port}", _entry_text(entry), _backends(
                         entry.target.backends, entry.target)))
-    for host, ports in sorted(table.services.items()):
-        if "." not in host or not host.endswith(".svc." + table.options.cluster_domain):
-            continue
+    for host, ports in table.services.canonical():
         for port, sp in sorted(ports.items()):
             if sp.table is None:
                 rows.append((f"http://{host}:{port}", "(no routes: the Service itself)",

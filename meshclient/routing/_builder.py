@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -107,19 +107,14 @@ class Builder:
     reusable_entries: Mapping[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(
         factory=dict)
     entries: dict[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(factory=dict)
-    reusable_plain: Mapping[tuple[object, ...], tuple[object, RuleTarget]] = attrs.field(
-        factory=dict)
-    plain: dict[tuple[object, ...], tuple[object, RuleTarget]] = attrs.field(factory=dict)
     # Per HTTPRoute (by id, the object kept alongside): what compiling it added to the table.
     reusable_routes: Mapping[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(
         factory=dict)
     routes: dict[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(factory=dict)
     log: list[tuple[Any, ...]] | None = None
-    # Tiers by the identities of their entries, and unrouted Services' ports, for reuse.
+    # Tiers by the identities of their entries, for reuse.
     reusable_tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict)
     tiers: dict[tuple[int, ...], Tier] = attrs.field(factory=dict)
-    reusable_services: Mapping[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
-    services: dict[tuple[str, str], tuple[object, Any]] = attrs.field(factory=dict)
     # Each HTTPRoute's statuses, by (namespace, name), in compile order.
     route_statuses: dict[tuple[str, str], tuple[st.ObjectStatus, ...]] = attrs.field(
         factory=dict)
@@ -218,15 +213,6 @@ class Builder:
                 self.add_mesh_entry(*op[1:])
             else:
                 self.add_grpc_lost(op[1])
-
-    def reuse(self, key: tuple[object, ...], owner: object,
-              make: Callable[[], RuleTarget]) -> RuleTarget:
-        """A target built from ``owner`` alone (a Service's own), reused while it is unchanged."""
-        found = self.reusable_plain.get(key)
-        if found is None or found[0] is not owner:
-            found = (owner, make())
-        self.plain[key] = found
-        return found[1]
 
     @staticmethod
     def gateway_unsupported(gw: Gateway) -> str | None:

@@ -27,7 +27,7 @@ from meshclient.routing._decision import (
     Plan,
 )
 from meshclient.routing._grpc import GrpcTier
-from meshclient.routing._index import Claims, ServicePort, build_claims, build_services
+from meshclient.routing._index import Claims, ServiceHosts, build_claims
 from meshclient.routing._listeners import collect_listeners
 from meshclient.routing._patch import CompileState, patch_table
 from meshclient.routing._request import RequestHead
@@ -47,8 +47,8 @@ class RoutingTable:
     version: int
     statuses: tuple[st.ObjectStatus, ...]
     claims: dict[tuple[str, int], Claims]
-    services: dict[str, dict[int, ServicePort]]
-    """Host forms of each Service (``name.ns``, ``…svc.cluster.local``, cluster IPs)."""
+    services: ServiceHosts
+    """Services by the hosts that name them (``name.ns``, ``…svc.cluster.local``, cluster IPs)."""
     options: RoutingOptions
 
     environment: tuple[Mapping[object, object], ...] = attrs.field(default=(), eq=False,
@@ -59,13 +59,9 @@ class RoutingTable:
     """Every compiled rule target, for the next compile to reuse."""
     entries: Mapping[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(
         factory=dict, eq=False, repr=False)
-    plain: Mapping[tuple[object, ...], tuple[object, RuleTarget]] = attrs.field(
-        factory=dict, eq=False, repr=False)
     routes: Mapping[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(
         factory=dict, eq=False, repr=False)
     tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict, eq=False, repr=False)
-    service_ports: Mapping[tuple[str, str], tuple[object, Any]] = attrs.field(
-        factory=dict, eq=False, repr=False)
     state: CompileState | None = attrs.field(default=None, eq=False, repr=False)
     """What a change to a few HTTPRoutes needs to patch this table (None: not patchable)."""
     has_grpc: bool = False
@@ -207,9 +203,8 @@ def _compile(
     if previous is not None and all(same[:_BACKEND_KINDS]):
         b = Builder(snapshot=snapshot, options=options, resolver=resolver,
                     reusable=previous.targets, reusable_entries=previous.entries,
-                    reusable_plain=previous.plain,
                     reusable_routes=previous.routes if all(same) else {},
-                    reusable_tiers=previous.tiers, reusable_services=previous.service_ports)
+                    reusable_tiers=previous.tiers)
     else:
         b = Builder(snapshot=snapshot, options=options, resolver=resolver)
     all_gateways = {
@@ -231,7 +226,7 @@ def _compile(
     compile_grpc_routes(b)
 
     claims, index = build_claims(b, gateways)
-    services = build_services(b)
+    services = ServiceHosts(b)
     b.statuses.extend(resolver.statuses)
     has_grpc = bool(b.grpc_listener_entries or b.grpc_mesh_entries)
     state = None
@@ -246,10 +241,8 @@ def _compile(
         environment=environment,
         targets=b.targets,
         entries=b.entries,
-        plain=b.plain,
         routes=b.routes,
         tiers=b.tiers,
-        service_ports=b.services,
         version=snapshot.version,
         statuses=tuple(b.statuses),
         claims=claims,

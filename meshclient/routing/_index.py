@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
 from meshclient.model import Service
+from meshclient.routing._backends import Resolver
 from meshclient.routing._builder import Builder, GatewayMap
 from meshclient.routing._decision import (
     Action,
@@ -27,9 +28,9 @@ __all__ = [
     "GatewayPort",
     "ListenerRoutes",
     "PortKey",
+    "ServiceHosts",
     "ServicePort",
     "build_claims",
-    "build_services",
     "gateway_port",
 ]
 
@@ -200,47 +201,93 @@ def gateway_port(pkey: PortKey, by_hostname: Mapping[str | None, ListenerRoutes]
     )
 
 
-def build_services(b: Builder) -> dict[str, dict[int, ServicePort]]:
-    out: dict[str, dict[int, ServicePort]] = {}
-    client_ns = b.options.namespace
-    domain = b.options.cluster_domain
-    for (ns, name), svc in sorted(b.resolver.services.items()):
-        if svc.headless or svc.type == "ExternalName" or not svc.ports:
-            continue
-        routed = any(
-            (ns, name, p.port) in b.mesh_entries or (ns, name, p.port) in b.grpc_mesh_entries
-            for p in svc.ports
-        )
-        previous = b.reusable_services.get((ns, name))
-        if not routed and previous is not None and previous[0] is svc:
-            # An unchanged Service no route points at: its ports are as they were.
-            ports = previous[1]
-            b.services[(ns, name)] = previous
-        else:
-            ports = _service_ports(b, svc, ns, name, client_ns)
-            if not routed:
-                b.services[(ns, name)] = (svc, ports)
-        forms = [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{domain}", *svc.cluster_ips]
-        if client_ns == ns:
-            forms.append(name)
-        for form in forms:
-            out.setdefault(form.lower(), ports)
-    return out
+MeshEntries = Mapping[tuple[str, str, int], tuple[Sequence[Any], Mapping[str, Sequence[Any]]]]
 
 
-def _service_ports(
-    b: Builder, svc: Service, ns: str, name: str, client_ns: str | None
-) -> dict[int, ServicePort]:
+class ServiceHosts:
+    """The Services a request host names (SPEC-NOTES §7), and their ports' routes.
+
+    A host names a Service as ``name.ns``, ``name.ns.svc``, ``name.ns.svc.<domain>``, by a
+    cluster IP, or by its bare name in the client's own namespace. Each Service's ports are
+    built the first time a request names it, not at compile time: building them for every
+    Service was a fifth of a 10,000-route compile, for Services most clients never call by
+    Service name. Threads racing on a first lookup may both build; the results are equal.
+    """
+
+    def __init__(self, b: Builder) -> None:
+        # Only what building ports needs: keeping the Builder would keep the tables it
+        # reused from alive too.
+        self._resolver = b.resolver
+        self._mesh = b.mesh_entries
+        self._grpc_mesh = b.grpc_mesh_entries
+        self._namespace = b.options.namespace
+        self._suffix = ".svc." + b.options.cluster_domain
+        self._services = {k: svc for k, svc in b.resolver.services.items()
+                          if not svc.headless and svc.type != "ExternalName" and svc.ports}
+        self._ips: dict[str, tuple[str, str]] = {}
+        self._folded: dict[tuple[str, str], tuple[str, str]] = {}
+        for key, svc in self._services.items():
+            for address in svc.cluster_ips:
+                ip = address.lower()
+                held = self._ips.get(ip)
+                if held is None or key < held:  # a shared IP goes to the first by name
+                    self._ips[ip] = key
+            ns, name = key
+            if ns != ns.lower() or name != name.lower():
+                self._folded.setdefault((ns.lower(), name.lower()), key)
+        self._ports: dict[tuple[str, str], dict[int, ServicePort]] = {}
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+    def get(self, host: str) -> dict[int, ServicePort] | None:
+        """The ports of the Service ``host`` (lower case) names, or None."""
+        key = self._ips.get(host) or self._key(host)
+        if key is None:
+            return None
+        ports = self._ports.get(key)
+        if ports is None:
+            svc = self._services.get(key) or self._services.get(self._folded.get(key, key))
+            if svc is None:
+                return None
+            ports = self._ports[key] = _service_ports(
+                self._resolver, self._mesh, self._grpc_mesh, svc, self._namespace)
+        return ports
+
+    def _key(self, host: str) -> tuple[str, str] | None:
+        if host.endswith(self._suffix):
+            host = host[: -len(self._suffix)]
+        elif host.endswith(".svc"):
+            host = host[:-4]
+        name, dot, ns = host.partition(".")
+        if not dot:
+            return (self._namespace, name) if self._namespace is not None else None
+        return None if "." in ns else (ns, name)
+
+    def canonical(self) -> list[tuple[str, dict[int, ServicePort]]]:
+        """Every Service under its full name (``name.ns.svc.<domain>``), sorted."""
+        out = []
+        for ns, name in sorted(self._services):
+            host = f"{name}.{ns}{self._suffix}".lower()
+            ports = self.get(host)
+            if ports is not None:
+                out.append((host, ports))
+        return out
+
+
+def _service_ports(resolver: Resolver, mesh: MeshEntries, grpc_mesh: MeshEntries,
+                   svc: Service, client_ns: str | None) -> dict[int, ServicePort]:
+    ns, name = svc.meta.namespace, svc.meta.name
     ports: dict[int, ServicePort] = {}
     for p in svc.ports:
         parent = ParentInfo(kind="Service", namespace=ns, name=name, section=p.name or None)
-        producers, consumers = b.mesh_entries.get((ns, name, p.port), ([], {}))
+        producers, consumers = mesh.get((ns, name, p.port), ((), {}))
         chosen = producers
         if client_ns is not None and client_ns != ns and consumers.get(client_ns):
             # G1686: a client's own (consumer) routes shadow the producer's for it.
             chosen = consumers[client_ns]
         table = build_host_table({None: chosen}) if chosen else None
-        grpc_producers, grpc_consumers = b.grpc_mesh_entries.get((ns, name, p.port), ([], {}))
+        grpc_producers, grpc_consumers = grpc_mesh.get((ns, name, p.port), ((), {}))
         grpc_chosen = grpc_producers
         if client_ns is not None and client_ns != ns and grpc_consumers.get(client_ns):
             grpc_chosen = grpc_consumers[client_ns]
@@ -249,14 +296,14 @@ def _service_ports(
             # G1294: GRPCRoute > HTTPRoute on one Service port.
             grpc = build_host_table({None: grpc_chosen}, build_grpc_tier)
             table = None
-        plain = b.reuse((ns, name, p.port), svc,
-                        lambda: _plain_target(b, svc, p.port, parent))  # noqa: B023
-        ports[p.port] = ServicePort(parent=parent, table=table, plain=plain, grpc=grpc)
+        ports[p.port] = ServicePort(parent=parent, table=table, grpc=grpc,
+                                    plain=_plain_target(resolver, svc, p.port, parent))
     return ports
 
 
-def _plain_target(b: Builder, svc: Service, port: int, parent: ParentInfo) -> RuleTarget:
-    backend = b.resolver.service_backend(svc, port)
+def _plain_target(resolver: Resolver, svc: Service, port: int, parent: ParentInfo
+                  ) -> RuleTarget:
+    backend = resolver.service_backend(svc, port)
     if not backend.valid:
         return RuleTarget(
             route=None,
