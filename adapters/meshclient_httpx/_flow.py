@@ -42,6 +42,7 @@ from meshclient_httpx._messages import (
 from meshclient_httpx._mirror import MirrorSender
 from meshclient_httpx._pools import PoolEntry, PoolKey, PoolSet
 from meshclient_httpx._retry import Next, Retries, failure_of
+from meshclient_httpx._wire import wire_request
 
 __all__ = ["INNER", "Done", "Flow", "Send", "Sleep", "Step"]
 
@@ -143,7 +144,7 @@ class Flow:
         head = d.request
         if backend.mirrors:
             self._mirror(ex, head, backend)
-        entry = pools.acquire(self.key(head, backend, pick))
+        entry = self.lease(pools, head, backend, pick)
         ex.attempts = 1
         ex.backend, ex.pick = backend, pick
         return Send(entry, self._request(ex, head, entry, None, 0.0), None, pick)
@@ -204,7 +205,7 @@ class Flow:
                     attempts.first(backend, t0)
                 if d.mirrors or backend.mirrors:
                     self._mirror(ex, head, backend)
-            entry = pools.acquire(self.key(head, backend, pick))
+            entry = self.lease(pools, head, backend, pick)
             try_deadline = None
             if attempts is not None:
                 limit = attempts.timeout(t0)
@@ -313,6 +314,18 @@ class Flow:
         ex.backend, ex.reason = backend, got.reason
         return answer(ex.request, got.status, reason=got.reason)
 
+    def lease(self, pools: PoolSet[Any], head: RequestHead, backend: Backend,
+              pick: Pick[Backend]) -> PoolEntry[Any]:
+        """The pool for this attempt, leased (``key`` decides which)."""
+        scheme = head.scheme
+        if backend.tls is None and scheme == "https":  # the TLS name is the request's host
+            return pools.acquire(self.key(head, backend, pick))
+        entry = pools.acquire_for(pick, scheme)
+        if entry is None:
+            entry = pools.acquire(self.key(head, backend, pick))
+            pools.remember(pick, scheme, entry)
+        return entry
+
     def key(self, head: RequestHead, backend: Backend, pick: Pick[Backend]) -> PoolKey:
         tls = backend.tls
         https = tls is not None or head.scheme == "https"
@@ -353,12 +366,8 @@ class Flow:
                     k: left if given.get(k) is None else min(given[k], left)
                     for k in _TIMEOUT_KEYS
                 }
-        return httpcore.Request(
-            request.method,
-            httpcore.URL(scheme=key.scheme, host=entry.host, port=key.port,
-                         target=target),
-            headers=headers, content=request.stream, extensions=extensions,
-        )
+        return wire_request(request.method, key.scheme, entry.host, key.port, target, headers,
+                            request.stream, extensions)
 
     def _session(self, d: Decision, head: RequestHead) -> tuple[SessionConfig | None, str | None]:
         sp = d.session_persistence

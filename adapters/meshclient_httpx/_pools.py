@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection
-from typing import Generic, NamedTuple, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 import attrs
 
 __all__ = ["PoolEntry", "PoolKey", "PoolSet", "PoolStatistics"]
 
 P = TypeVar("P")
+
+_MAX_REMEMBERED: Final = 4096
+"""Picks remembered per pool set (one per endpoint and backend that references it)."""
 
 
 class PoolKey(NamedTuple):
@@ -46,7 +49,7 @@ class PoolKey(NamedTuple):
 class PoolEntry(Generic[P]):
     """One pool and its lease count."""
 
-    __slots__ = ("host", "in_flight", "key", "pool", "retired")
+    __slots__ = ("gone", "host", "in_flight", "key", "pool", "retired")
 
     def __init__(self, key: PoolKey, pool: P) -> None:
         self.key = key
@@ -55,6 +58,8 @@ class PoolEntry(Generic[P]):
         self.pool = pool
         self.in_flight = 0
         self.retired = False
+        self.gone = False
+        """No longer in its ``PoolSet`` (closed or to be closed): never lease it again."""
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +86,12 @@ class PoolSet(Generic[P]):
     def __init__(self, make: Callable[[PoolKey], P]) -> None:
         self._make = make
         self._entries: dict[PoolKey, PoolEntry[P]] = {}
+        # The entry leased last for a balancer pick: picks are prebuilt per endpoint and
+        # shared between requests, so the same pick object maps to the same pool and the
+        # key need not be built and hashed again. Keyed by id(); the value holds the pick,
+        # so the id cannot be reused while the entry is here. Cleared at every endpoint
+        # change (``retire``) and bounded.
+        self._by_pick: dict[int, tuple[object, str, PoolEntry[P]]] = {}
         self._lock = threading.Lock()
         self._closed = 0
 
@@ -93,6 +104,37 @@ class PoolSet(Generic[P]):
             entry.in_flight += 1
             return entry
 
+    def acquire_for(self, pick: object, scheme: str) -> PoolEntry[P] | None:
+        """The pool leased last for this very ``pick`` and request scheme, leased again.
+
+        Returns:
+            None when there is none (or it left the set): then ``acquire`` the key and
+            ``remember`` it. Only for picks whose key depends on nothing but the pick, the
+            backend and the scheme (not on the request's host).
+        """
+        hit = self._by_pick.get(id(pick))
+        if hit is None or hit[0] is not pick or hit[1] != scheme:
+            return None
+        entry = hit[2]
+        lock = self._lock
+        lock.acquire()  # not ``with``: this runs per request
+        try:
+            if entry.gone:
+                return None
+            entry.in_flight += 1
+            return entry
+        finally:
+            lock.release()
+
+    def remember(self, pick: object, scheme: str, entry: PoolEntry[P]) -> None:
+        """Let ``acquire_for(pick, scheme)`` find ``entry`` (leased by ``acquire``)."""
+        with self._lock:
+            if entry.gone:
+                return
+            if len(self._by_pick) >= _MAX_REMEMBERED:
+                self._by_pick.clear()
+            self._by_pick[id(pick)] = (pick, scheme, entry)
+
     def release(self, entry: PoolEntry[P]) -> P | None:
         """End one lease; returns the pool to close when it was retired and is now idle."""
         with self._lock:
@@ -101,6 +143,7 @@ class PoolSet(Generic[P]):
                 self._entries.get(entry.key) is entry
             ):
                 del self._entries[entry.key]
+                entry.gone = True
                 self._closed += 1
                 return entry.pool
             return None
@@ -114,6 +157,7 @@ class PoolSet(Generic[P]):
         """
         to_close: list[P] = []
         with self._lock:
+            self._by_pick.clear()  # the balancer makes new picks; let the old ones go
             for key, entry in list(self._entries.items()):
                 if not key.endpoint:
                     continue
@@ -123,6 +167,7 @@ class PoolSet(Generic[P]):
                 entry.retired = True
                 if entry.in_flight <= 0:
                     del self._entries[key]
+                    entry.gone = True
                     self._closed += 1
                     to_close.append(entry.pool)
         return to_close
@@ -130,9 +175,13 @@ class PoolSet(Generic[P]):
     def drain(self) -> list[P]:
         """Forget every pool and return them all, to be closed (transport close)."""
         with self._lock:
-            pools = [e.pool for e in self._entries.values()]
+            pools = []
+            for e in self._entries.values():
+                e.gone = True
+                pools.append(e.pool)
             self._closed += len(pools)
             self._entries.clear()
+            self._by_pick.clear()
         return pools
 
     def statistics(self) -> PoolStatistics:

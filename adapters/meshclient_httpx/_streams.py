@@ -71,7 +71,11 @@ class SyncStream(httpx.SyncByteStream):
             return
         self._done = True
         try:
-            self._up.response.close()
+            # What httpcore's ``Response.close`` does, minus its isinstance check against
+            # ``typing.Iterable`` (an ABC walk on every request).
+            close = getattr(self._up.response.stream, "close", None)
+            if close is not None:
+                close()
         finally:
             self._t._release(self._up.entry)
             self._t._report(self._ex, self._up, self._failure)
@@ -121,7 +125,10 @@ class AsyncStream(httpx.AsyncByteStream):
             return
         self._done = True
         try:
-            await self._up.response.aclose()
+            # As ``SyncStream.close``: httpcore's ``aclose`` without its ABC check.
+            aclose = getattr(self._up.response.stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
         finally:
             await self._t._release(self._up.entry)
             self._t._report(self._ex, self._up, self._failure)
