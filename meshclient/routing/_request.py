@@ -13,10 +13,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
 # scheme "://" authority, then path and query up to a fragment (RFC 3986 §3, absolute URLs).
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 
-# scheme "://" authority, then path and query up to a fragment (RFC 3986 §3, absolute URLs).
-_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
-
 HeaderInput = Mapping[str, str | Sequence[str]] | Iterable[tuple[str, str]] | None
+
+_ORIGINS: dict[str, tuple[str, str, int]] = {}
+_ORIGINS_SIZE = 1024
 
 
 class RequestHead:
@@ -64,6 +64,31 @@ class RequestHead:
     @classmethod
     def from_url(cls, method: str, url: str, headers: HeaderInput = None) -> RequestHead:
         """Parse an absolute URL; raises ValueError naming the URL when it is not one."""
+        # A client calls few origins many times: "scheme://authority" → (scheme, host, port)
+        # is remembered, and only the path is cut out of the URL each time.
+        end = url.find("/", url.find("://") + 3)
+        if end < 0:
+            end = len(url)
+        origin = _ORIGINS.get(url[:end])
+        if origin is not None:
+            path = url[end:] or "/"
+            cut = path.find("#")
+            if cut >= 0:
+                path = path[:cut]
+            method = method.upper()
+            if origin[0] in ("grpc", "grpcs"):
+                method = "POST"
+            return cls(method, origin[0], origin[1], origin[2], path, normalize_headers(headers))
+        head = cls._parse(method, url, headers)
+        key = url[:end]
+        if "?" not in key and "#" not in key and "@" not in key:
+            if len(_ORIGINS) >= _ORIGINS_SIZE:
+                _ORIGINS.clear()  # a flood of origins costs speed, never memory
+            _ORIGINS[key] = (head.scheme, head.authority, head.port)
+        return head
+
+    @classmethod
+    def _parse(cls, method: str, url: str, headers: HeaderInput) -> RequestHead:
         m = _URL.match(url)
         if m is None:
             raise ValueError(f"{url!r} is not an absolute http(s) or grpc URL")
@@ -74,16 +99,13 @@ class RequestHead:
         if path[:1] == "?":
             path = "/" + path
         if "@" in netloc or "[" in netloc or not netloc:
-            # Userinfo or an IPv6 literal: let urllib take the careful path.
+            # Userinfo or an IPv6 literal: let urllib find the host and port.
             parts = urlsplit(url)
             host = parts.hostname or ""
             try:
                 port = parts.port or DEFAULT_PORTS[scheme]
             except ValueError as exc:
                 raise ValueError(f"{url!r} has an invalid port") from exc
-            path = parts.path or "/"
-            if parts.query:
-                path = f"{path}?{parts.query}"
         else:
             host, colon, port_text = netloc.rpartition(":")
             if not colon:
@@ -113,6 +135,14 @@ class RequestHead:
     def header(self, name: str) -> str | None:
         """The header's value, repeated values joined with ',' (RFC 7230 §3.2.2)."""
         if self._headers is None:
+            headers = self.headers
+            if len(headers) < 8:
+                # Few headers and usually one or two lookups: a scan beats building a dict.
+                found = None
+                for n, v in headers:
+                    if n == name:
+                        found = v if found is None else f"{found},{v}"
+                return found
             combined: dict[str, str] = {}
             for n, v in self.headers:
                 combined[n] = f"{combined[n]},{v}" if n in combined else v
