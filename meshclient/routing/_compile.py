@@ -54,14 +54,14 @@ class RoutingTable:
     environment: tuple[Mapping[object, object], ...] = attrs.field(default=(), eq=False,
                                                                    repr=False)
     """The object maps compiled rules resolved against (reuse is safe while they are equal)."""
-    targets: Mapping[RuleKey, tuple[object, RuleTarget]] = attrs.field(
+    targets: dict[RuleKey, tuple[object, RuleTarget]] = attrs.field(
         factory=dict, eq=False, repr=False)
     """Every compiled rule target, for the next compile to reuse."""
-    entries: Mapping[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(
+    entries: dict[tuple[int, int], tuple[RuleTarget, Entry]] = attrs.field(
         factory=dict, eq=False, repr=False)
-    routes: Mapping[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(
+    routes: dict[int, tuple[object, list[tuple[Any, ...]]]] = attrs.field(
         factory=dict, eq=False, repr=False)
-    tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict, eq=False, repr=False)
+    tiers: dict[tuple[int, ...], Tier] = attrs.field(factory=dict, eq=False, repr=False)
     state: CompileState | None = attrs.field(default=None, eq=False, repr=False)
     """What a change to a few HTTPRoutes needs to patch this table (None: not patchable)."""
     has_grpc: bool = False
@@ -238,7 +238,9 @@ def _compile(
     state = None
     if not grpc_routes:
         state = CompileState(
-            environment=environment, http_routes=snapshot.of("HTTPRoute"), resolver=resolver,
+            environment=environment, http_routes=snapshot.of("HTTPRoute"),
+            lineage=snapshot.lineage, route_version=snapshot.kind_versions.get("HTTPRoute", 0),
+            resolver=resolver,
             gateways=gateways, head=tuple(b.statuses[:head]),
             tail=tuple(resolver.statuses), route_statuses=b.route_statuses,
             listener_entries=b.listener_entries, index=index)

@@ -40,7 +40,6 @@ __all__ = ["CompileState", "Patched", "patch_table"]
 
 ListenerKey = tuple[str, ...]
 Items = list[tuple[HTTPRouteMatch, Entry]]
-ListenerEntries = Mapping[ListenerKey, tuple[EffectiveListener, Mapping[str | None, Items]]]
 
 _MAX_SHARE: Final = 8
 """Patch while at most 1/8 of the routes changed (and always for up to 64 routes)."""
@@ -53,15 +52,27 @@ class CompileState:
     environment: tuple[Mapping[object, object], ...]
     http_routes: Mapping[tuple[str, str], Object]
     """The snapshot's HTTPRoute map this table was compiled from."""
+    lineage: object
+    route_version: int
+    """Where in its store's history that map is (see ``Snapshot.changes_since``)."""
     resolver: Resolver
     gateways: GatewayMap
     head: tuple[st.ObjectStatus, ...]
     """Gateway and listener statuses (they come first)."""
     tail: tuple[st.ObjectStatus, ...]
     """Backend policy statuses (they come last)."""
-    route_statuses: Mapping[tuple[str, str], tuple[st.ObjectStatus, ...]]
-    listener_entries: ListenerEntries
+    route_statuses: dict[tuple[str, str], tuple[st.ObjectStatus, ...]]
+    listener_entries: dict[ListenerKey, tuple[EffectiveListener, dict[str | None, Items]]]
     index: ClaimsIndex
+    lease: list[None] = attrs.field(factory=lambda: [None])
+    """Taken by the one compile that patches this state's maps in place.
+
+    Copying them for every patch (they hold every route) cost more than the rest of a patch,
+    and only the next compile ever reads them: requests read the table's own lookup maps,
+    which a patch replaces rather than changes. So the first patch takes the maps over; a
+    second compile from the same table finds the lease gone and compiles normally (its
+    reuse checks object identities, so the taken-over maps still serve it correctly).
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -89,11 +100,17 @@ def patch_table(
     if not all(a is b or a == b for a, b in zip(state.environment, environment, strict=True)):
         return None
     old_map, new_map = state.http_routes, snapshot.of("HTTPRoute")
-    changed = [k for k, r in new_map.items() if old_map.get(k) is not r]
-    added = sum(1 for k in changed if k not in old_map)
-    # Only look for deletions when the counts say there are some.
-    removed = [k for k in old_map if k not in new_map] if len(old_map) + added != len(
-        new_map) else []
+    keys = snapshot.changes_since("HTTPRoute", state.lineage, state.route_version)
+    if keys is not None:
+        # The store says which routes changed: no need to look at the others.
+        changed = [k for k in keys if k in new_map and old_map.get(k) is not new_map[k]]
+        removed = [k for k in keys if k in old_map and k not in new_map]
+    else:
+        changed = [k for k, r in new_map.items() if old_map.get(k) is not r]
+        added = sum(1 for k in changed if k not in old_map)
+        # Only look for deletions when the counts say there are some.
+        removed = [k for k in old_map if k not in new_map] if len(old_map) + added != len(
+            new_map) else []
     if len(changed) + len(removed) > max(64, len(new_map) // _MAX_SHARE):
         return None
 
@@ -117,9 +134,13 @@ def patch_table(
             return None
         old_logs.append((old, found[1]))
 
-    targets, entries, routes = dict(previous.targets), dict(previous.entries), dict(
-        previous.routes)
-    route_statuses = dict(state.route_statuses)
+    try:
+        state.lease.pop()
+    except IndexError:
+        return None  # another compile patched this table already: its maps are taken
+    # From here on the compile state's maps are changed in place (see CompileState).
+    targets, entries, routes = previous.targets, previous.entries, previous.routes
+    route_statuses = state.route_statuses
     gone: dict[tuple[ListenerKey, str | None], set[int]] = {}
     for old, log in old_logs:
         routes.pop(id(old), None)
@@ -144,7 +165,7 @@ def patch_table(
     for lkey, (_, by_host) in b.listener_entries.items():
         hosts_of.setdefault(lkey, set()).update(by_host)
 
-    tiers = dict(previous.tiers)
+    tiers = previous.tiers
 
     def tier(items: Sequence[tuple[HTTPRouteMatch, Entry]]) -> Tier:
         key = tuple(id(e) for _, e in items)
@@ -153,15 +174,16 @@ def patch_table(
             found = tiers[key] = build_tier(items)
         return found
 
-    listener_entries = dict(state.listener_entries)
+    listener_entries = state.listener_entries
     index = state.index
-    ports, gports, named = dict(index.ports), dict(index.gports), dict(index.named)
+    ports, gports, named = index.ports, index.gports, index.named
     reclaim: set[tuple[PortKey, str]] = set()
+    touched: set[PortKey] = set()
     for lkey, hosts in hosts_of.items():
         new_el, new_by_host = b.listener_entries.get(lkey, (None, {}))
         el, old_by_host = listener_entries.get(lkey, (new_el, {}))
         assert el is not None
-        by_host = dict(old_by_host)
+        by_host = old_by_host
         for host in hosts:
             old_items = by_host.get(host, [])
             dropped = gone.get((lkey, host), set())
@@ -173,7 +195,8 @@ def patch_table(
                 by_host[host] = items
             else:
                 by_host.pop(host, None)
-        listener_entries[lkey] = (el, by_host)
+        if lkey not in listener_entries:
+            listener_entries[lkey] = (el, by_host)
 
         pkey = index.port_of.get(lkey)
         if pkey is None:
@@ -182,7 +205,8 @@ def patch_table(
         if index.owners[pkey].get(hostname) == lkey:
             lr = ports[pkey][hostname]
             table = _patched_host_table(lr.table, by_host, hosts, tier)
-            ports[pkey] = {**ports[pkey], hostname: attrs.evolve(lr, table=table)}
+            ports[pkey][hostname] = attrs.evolve(lr, table=table)
+            touched.add(pkey)
         for host in hosts:
             if host is None:
                 continue
@@ -190,17 +214,14 @@ def patch_table(
                 host in listener_entries.get(other, (None, {}))[1]
                 for other in index.listeners[pkey])
             if now != (host in named[pkey]):
-                if named[pkey] is index.named[pkey]:
-                    named[pkey] = set(named[pkey])
                 (named[pkey].add if now else named[pkey].discard)(host)
                 reclaim.add((pkey, host))
 
     claims = dict(previous.claims)
     replaced: dict[tuple[str, int], dict[int, Any]] = {}
-    for pkey in index.order:
-        if ports[pkey] is not index.ports[pkey]:
-            gports[pkey] = gateway_port(pkey, ports[pkey])
-            replaced.setdefault((pkey[2], pkey[3]), {})[id(index.gports[pkey])] = gports[pkey]
+    for pkey in touched:
+        old_gport, gports[pkey] = gports[pkey], gateway_port(pkey, ports[pkey])
+        replaced.setdefault((pkey[2], pkey[3]), {})[id(old_gport)] = gports[pkey]
     for pkey, _ in reclaim:
         replaced.setdefault((pkey[2], pkey[3]), {})
     for cport, swap in replaced.items():
@@ -212,10 +233,10 @@ def patch_table(
                 _reclaim(c, cport, host, index, named, gports)
         claims[cport] = c
 
-    new_index = attrs.evolve(index, ports=ports, gports=gports, named=named)
-    new_state = attrs.evolve(
-        state, environment=environment, http_routes=new_map, route_statuses=route_statuses,
-        listener_entries=listener_entries, index=new_index)
+    new_state = attrs.evolve(state, environment=environment, http_routes=new_map,
+                             lineage=snapshot.lineage,
+                             route_version=snapshot.kind_versions.get("HTTPRoute", 0),
+                             lease=[None])
     statuses = (*state.head, *itertools.chain.from_iterable(route_statuses.values()),
                 *state.tail)
     return Patched(statuses=statuses, claims=claims, targets=targets, entries=entries,

@@ -31,10 +31,11 @@ class KubeOptions:
     connect_timeout: float = 10.0
     list_timeout: float = 120.0
     page_size: int = 500
-    debounce: float = 0.02
-    """Quiet time that ends a burst of changes. The events of one burst (a rollout, a
-    relist) arrive within milliseconds of each other; every change waits this long, so it
-    is kept well under the 50 ms a change may take to reach the table."""
+    debounce: float = 0.005
+    """Quiet time that ends a burst of changes. The events of one burst arrive within a
+    millisecond or two of each other (a relist's difference is one unit already), and every
+    change waits this long before it is applied, so it is a small part of the 50 ms a change
+    may take to reach the table."""
     max_delay: float = 0.25
     """A burst is applied at most this long after its first change, even if it goes on."""
     initial_hold: float = 120.0

@@ -31,6 +31,9 @@ Key = tuple[str, str]
 ErrorKey = tuple[str, str, str]
 """(kind, namespace, name) of the object a list of errors belongs to."""
 
+KeyChange = tuple[int, int, "frozenset[Key] | None"]
+"""One change to a kind: its version before and after, and the keys (None: unknown)."""
+
 
 def kind_of(obj: Object) -> str:
     return type(obj).__name__
@@ -46,6 +49,10 @@ class Snapshot:
     """Problems found while reading the objects (parse errors, unreadable files)."""
     kind_versions: Mapping[str, int] = attrs.field(factory=lambda: _NO_VERSIONS)
     """For each kind ever stored: the snapshot version that last changed it."""
+    lineage: object = attrs.field(factory=object)
+    """The same object for every snapshot of one store: versions compare only within it."""
+    history: Mapping[str, tuple[KeyChange, ...]] = attrs.field(factory=lambda: _NO_HISTORY)
+    """For each kind, its last few changes: (version before, version after, keys)."""
 
     def of(self, kind: str) -> Mapping[Key, Object]:
         return self.objects.get(kind, _EMPTY)
@@ -56,6 +63,30 @@ class Snapshot:
     def all(self) -> Iterator[Object]:
         for by_key in self.objects.values():
             yield from by_key.values()
+
+    def changes_since(self, kind: str, lineage: object, version: int) -> frozenset[Key] | None:
+        """Keys of ``kind`` put or deleted since ``version`` of it, or None when unknown.
+
+        ``version`` is ``kind_versions.get(kind, 0)`` of an earlier snapshot of the same
+        store (``lineage``). Unknown: another store, a whole-set ``replace`` in between, or
+        more changes since than the history keeps. Lets a consumer of a large kind (10,000
+        routes) update for the few objects that changed without comparing them all.
+        """
+        if lineage is not self.lineage:
+            return None
+        now = self.kind_versions.get(kind, 0)
+        if now == version:
+            return frozenset()
+        keys: set[Key] = set()
+        at = version
+        for before, after, changed in self.history.get(kind, ()):
+            if after <= at:
+                continue
+            if before != at or changed is None:
+                return None
+            keys |= changed
+            at = after
+        return frozenset(keys) if at == now else None
 
     def changed_kinds(self, since: Snapshot) -> frozenset[str]:
         """The kinds whose objects differ between ``since`` and this snapshot.
@@ -85,6 +116,8 @@ class Snapshot:
 
 _EMPTY: Mapping[Key, Object] = MappingProxyType({})
 _NO_VERSIONS: Mapping[str, int] = MappingProxyType({})
+_NO_HISTORY: Mapping[str, tuple[KeyChange, ...]] = MappingProxyType({})
+_HISTORY_SIZE = 32
 
 
 @attrs.frozen
@@ -124,6 +157,8 @@ class Store:
     _object_errors: dict[ErrorKey, tuple[ConfigError, ...]] = attrs.field(factory=dict)
     """Errors of objects written one at a time (``apply``), by the object they belong to."""
     _kind_versions: dict[str, int] = attrs.field(factory=dict)
+    _history: dict[str, tuple[KeyChange, ...]] = attrs.field(factory=dict)
+    _lineage: object = attrs.field(factory=object)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
     snapshot: Snapshot = attrs.field(factory=lambda: Snapshot.build(()))
 
@@ -140,7 +175,7 @@ class Store:
             self._object_errors = {}
             changed = {k for k in old.keys() | self._objects.keys()
                        if not _same(old.get(k), self._objects.get(k))}
-            return self._publish(changed, errors_changed=True)
+            return self._publish(dict.fromkeys(changed), errors_changed=True)
 
     def upsert(self, obj: Object) -> Snapshot:
         return self.apply((Put((kind_of(obj), obj.meta.namespace, obj.meta.name), obj),))
@@ -156,6 +191,7 @@ class Store:
         """
         with self._lock:
             touched: dict[str, dict[Key, Object]] = {}
+            keys: dict[str, set[Key]] = {}
             errors_changed = False
             for change in changes:
                 kind, namespace, name = change.key
@@ -163,11 +199,15 @@ class Store:
                 if isinstance(change, Put) and change.obj is not None:
                     obj = change.obj
                     obj_kind = kind_of(obj)
-                    self._writable(touched, obj_kind)[(obj.meta.namespace, obj.meta.name)] = obj
+                    obj_key = (obj.meta.namespace, obj.meta.name)
+                    self._writable(touched, obj_kind)[obj_key] = obj
+                    keys.setdefault(obj_kind, set()).add(obj_key)
                     if obj_kind != kind and key in self._objects.get(kind, {}):
                         del self._writable(touched, kind)[key]
+                        keys.setdefault(kind, set()).add(key)
                 elif key in self._objects.get(kind, {}):
                     del self._writable(touched, kind)[key]
+                    keys.setdefault(kind, set()).add(key)
                 errors = change.errors if isinstance(change, Put) else ()
                 if errors:
                     self._object_errors[change.key] = errors
@@ -176,7 +216,8 @@ class Store:
                     errors_changed = True
             if not touched and not errors_changed:
                 return self.snapshot
-            return self._publish(set(touched), errors_changed=errors_changed)
+            return self._publish({k: frozenset(keys.get(k, ())) for k in touched},
+                                 errors_changed=errors_changed)
 
     def _writable(self, touched: dict[str, dict[Key, Object]], kind: str) -> dict[Key, Object]:
         """This kind's map, copied once per batch: the published one must never change."""
@@ -186,11 +227,16 @@ class Store:
             self._objects[kind] = touched[kind] = got
         return got
 
-    def _publish(self, changed: Iterable[str], *, errors_changed: bool) -> Snapshot:
+    def _publish(self, changed: Mapping[str, frozenset[Key] | None], *,
+                 errors_changed: bool) -> Snapshot:
+        """Publish the changed kinds (with the keys that changed, None when unknown)."""
         old = self.snapshot
         version = old.version + 1
         objects = dict(old.objects)
-        for kind in changed:
+        for kind, keys in changed.items():
+            before = self._kind_versions.get(kind, 0)
+            self._history[kind] = (*self._history.get(kind, ())[1 - _HISTORY_SIZE:],
+                                   (before, version, keys))
             self._kind_versions[kind] = version
             by_key = self._objects.get(kind)
             if by_key:
@@ -208,6 +254,8 @@ class Store:
             objects=MappingProxyType(objects),
             errors=errors,
             kind_versions=MappingProxyType(dict(self._kind_versions)),
+            lineage=self._lineage,
+            history=MappingProxyType(dict(self._history)),
         )
         return self.snapshot
 

@@ -8,7 +8,7 @@ is a state the server really had after whole events (or a whole relist).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -57,7 +57,7 @@ class _RecordingStore(Store):
 
     seen: list[Snapshot] = attrs.field(kw_only=True)
 
-    def _publish(self, changed: Iterable[str], *, errors_changed: bool) -> Snapshot:
+    def _publish(self, changed: Mapping[str, Any], *, errors_changed: bool) -> Snapshot:
         snapshot = super()._publish(changed, errors_changed=errors_changed)
         self.seen.append(snapshot)
         return snapshot

@@ -124,3 +124,34 @@ def test_apply_random_batches_match_model_and_keep_old_snapshots(
         got = {(kind, ns, name): obj for kind in ("HTTPRoute", "EndpointSlice")
                for (ns, name), obj in snap.of(kind).items()}
         assert got == state
+
+
+@given(steps=st.lists(st.one_of(
+    st.lists(st.tuples(st.booleans(), st.sampled_from(_ROUTES + _SLICES)), max_size=4),
+    st.just("replace")), max_size=40))
+def test_changes_since_names_every_changed_key(steps: list[object]) -> None:
+    """Between any two snapshots of one store, ``changes_since`` (when it knows) holds every
+    key whose object differs; it never claims to know across a ``replace`` or another store."""
+    store = Store()
+    snaps = [store.snapshot]
+    for step in steps:
+        if step == "replace":
+            store.replace(list(store.snapshot.all()))
+        else:
+            assert isinstance(step, list)
+            store.apply([put if keep else Delete(put.key) for keep, put in step])
+        snaps.append(store.snapshot)
+    known = 0
+    for i, old in enumerate(snaps):
+        for new in snaps[i:]:
+            for kind in ("HTTPRoute", "EndpointSlice"):
+                keys = new.changes_since(kind, old.lineage, old.kind_versions.get(kind, 0))
+                if keys is None:
+                    continue
+                known += 1
+                a, b = old.of(kind), new.of(kind)
+                differ = {k for k in a.keys() | b.keys() if a.get(k) is not b.get(k)}
+                assert differ <= keys
+    assert known >= len(snaps)  # at least every snapshot against itself
+    other = Store().snapshot
+    assert snaps[-1].changes_since("HTTPRoute", other.lineage, 0) is None
