@@ -15,9 +15,9 @@ It returns an ``httpx.Response`` made here (redirects, rejects, 503/504), an ``U
 must see is raised from the generator itself.
 
 A plain forward (no retry stanza, no timeouts, no mirror, no session, no backend-level
-filter: most requests) skips the generator: ``start`` returns the one ``Send`` and
-``settle`` turns its reply into the result, so the common path pays for neither a generator
-nor a resilience call. Both paths make the same choices.
+filter: most requests) skips the generator: ``start`` returns the one ``Send``, and
+``upstream`` (or ``failed``) turns its outcome into the result, so the common path pays for
+neither a generator nor a resilience call. Both paths make the same choices.
 """
 
 from __future__ import annotations
@@ -119,24 +119,26 @@ class Flow:
         d = ex.decision
         if d.action is not Action.FORWARD:
             return self._answer(ex)
-        if d.via is Via.GATEWAY:
-            if d.gateway_address is None:
+        plan = d.plan
+        if plan.via is Via.GATEWAY:
+            if plan.gateway_address is None:
                 ex.outcome = "gateway"
                 return INNER
-            return self._via_gateway(ex, pools, d.gateway_address)
-        plan = d.plan
+            return self._via_gateway(ex, pools, plan.gateway_address)
         if (plan.retry is None and plan.timeouts is None and not plan.mirrors
                 and plan.session_persistence is None and not d.backend_requests):
-            return self._one_shot(ex, pools)
+            return self._one_shot(ex, pools, plan.backends)
         return self._forward(ex, pools)
 
-    def _one_shot(self, ex: Exchange, pools: PoolSet[Any]) -> Send | httpx.Response:
+    def _one_shot(self, ex: Exchange, pools: PoolSet[Any], backends: tuple[Backend, ...]
+                  ) -> Send | httpx.Response:
         """Most requests: one attempt, no timing, nothing to retry; no generator needed.
 
-        The driver sends the returned ``Send`` and hands the reply to ``settle``.
+        The driver sends the returned ``Send`` and hands the response to ``upstream`` (or
+        the error to ``failed``).
         """
         d = ex.decision
-        got = self.balancer.pick(d.backends, now=self.wall())
+        got = self.balancer.pick(backends, now=self.wall())
         if got.__class__ is not Pick:
             return self._no_pick(ex, got)  # type: ignore[arg-type]
         pick: Pick[Backend] = got
@@ -149,17 +151,18 @@ class Flow:
         ex.backend, ex.pick = backend, pick
         return Send(entry, self._request(ex, head, entry, None, 0.0), None, pick)
 
-    def settle(self, ex: Exchange, op: Send, reply: Reply) -> Upstream | Exception:
-        """The outcome of a one-shot ``Send``: the response, or the error to raise.
+    def upstream(self, ex: Exchange, op: Send, response: httpcore.Response) -> Upstream:
+        """The one-shot ``Send``'s response, for the caller (the driver wraps its stream)."""
+        pick: Pick[Backend] = op.pick  # type: ignore[assignment]  # one-shot sends have one
+        return Upstream(response, op.entry, pick, ex.start,
+                        _response_edits(ex.decision, pick.backend), _NO_HEADERS)
 
-        On an error the attempt is reported here; the driver releases the lease and raises.
+    def failed(self, ex: Exchange, op: Send, error: Exception) -> Exception:
+        """The one-shot ``Send`` failed: report the attempt; returns the error to raise.
+
+        The driver releases the lease and raises.
         """
-        assert reply is not None and op.pick is not None
-        response, error, _ = reply
-        if response is not None:
-            return Upstream(response, op.entry, op.pick, ex.start,
-                            _response_edits(ex.decision, op.pick.backend), _NO_HEADERS)
-        assert error is not None
+        assert op.pick is not None
         kind = failure_of(error, False)
         self.balancer.report(op.pick, None if kind is None else self.retries.failure(kind),
                              None, now=self.wall())

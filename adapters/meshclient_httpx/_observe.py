@@ -76,6 +76,10 @@ class Observer:
     def __init__(self, hook: Hook | None) -> None:
         self._hook = hook
 
+    def idle(self) -> bool:
+        """Whether no record can go anywhere (no hook, INFO off): the per-request check."""
+        return self._hook is None and not log.isEnabledFor(logging.INFO)
+
     def active(self, quiet: bool) -> bool:
         """Whether a record would go anywhere (``quiet``: a plain success, logged at DEBUG)."""
         return self._hook is not None or log.isEnabledFor(

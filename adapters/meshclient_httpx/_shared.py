@@ -144,8 +144,9 @@ class Shared:
         return httpcore.ConnectionPool(network_backend=backend, **self.pool_options(key))
 
     def async_pool(self, key: PoolKey) -> httpcore.AsyncConnectionPool:
+        from meshclient_httpx._netstreams import ReadableBackend
         from meshclient_httpx._tls import AsyncCheckingBackend
-        backend = AsyncCheckingBackend(key.expected) if key.expected else None
+        backend = ReadableBackend(AsyncCheckingBackend(key.expected) if key.expected else None)
         return httpcore.AsyncConnectionPool(network_backend=backend, **self.pool_options(key))
 
     def refuse(self, request: httpx.Request) -> httpx.UnsupportedProtocol:

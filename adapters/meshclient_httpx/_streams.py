@@ -33,7 +33,7 @@ class SyncOwner(Protocol):
 
 
 class AsyncOwner(Protocol):
-    async def _release(self, entry: PoolEntry[Any]) -> None: ...
+    def _end_lease(self, entry: PoolEntry[Any]) -> Any: ...
 
     def _report(self, ex: Exchange, up: Upstream, failure: Failure | None) -> None: ...
 
@@ -130,5 +130,8 @@ class AsyncStream(httpx.AsyncByteStream):
             if aclose is not None:
                 await aclose()
         finally:
-            await self._t._release(self._up.entry)
+            # No coroutine for the lease unless a retired pool must close now.
+            retired = self._t._end_lease(self._up.entry)
+            if retired is not None:
+                await retired.aclose()
             self._t._report(self._ex, self._up, self._failure)

@@ -23,9 +23,9 @@ from meshclient import Action, Mesh
 from meshclient.balancing import BalancerConfig
 from meshclient.resilience import Failure, Outcome
 from meshclient_httpx._exchange import Exchange, Upstream
-from meshclient_httpx._flow import INNER, Done, Send
+from meshclient_httpx._flow import INNER, Done, Flow, Send
 from meshclient_httpx._messages import edit_headers, head_of
-from meshclient_httpx._observe import Hook
+from meshclient_httpx._observe import Hook, Observer
 from meshclient_httpx._pools import PoolEntry, PoolSet, PoolStatistics
 from meshclient_httpx._shared import DEFAULT_LIMITS, Shared, map_exception
 from meshclient_httpx._streams import AsyncStream, SyncStream
@@ -38,9 +38,13 @@ _clock = time.monotonic
 
 class _Base:
     _s: Shared
+    _flow: Flow
+    _observer: Observer
 
     def _observe(self, ex: Exchange, status: int | None) -> None:
-        observer = self._s.observer
+        observer = self._observer
+        if observer.idle():
+            return
         if observer.active(ex.outcome in ("response", "passthrough", "gateway")
                            and status is not None and status < 500):
             observer.emit(ex.record(status, _clock()))
@@ -61,8 +65,7 @@ class _Base:
         if pick is not None:
             outcome = Outcome.failed(failure) if failure is not None else Outcome.response(
                 up.response.status)
-            self._s.flow.balancer.report(pick, outcome, _clock() - up.sent_at,
-                                         now=time.time())
+            self._flow.balancer.report(pick, outcome, _clock() - up.sent_at, now=time.time())
         if failure is not None:
             ex.error = failure.value
         self._observe(ex, up.response.status)
@@ -72,10 +75,14 @@ class _Base:
         if pool is not None:
             self._retired(pool)
         if op.pick is not None:
-            self._s.flow.balancer.report(op.pick, None, None, now=time.time())
+            self._flow.balancer.report(op.pick, None, None, now=time.time())
 
     def _retired(self, pool: Any) -> None:
         raise NotImplementedError
+
+    def _end_lease(self, entry: PoolEntry[Any]) -> Any:
+        """End one lease; returns the pool to close (retired and now idle), else None."""
+        return self._pools.release(entry)
 
     def reload_client_cert(self) -> None:
         """Present the ``client_cert`` files again (after they were rotated) on new handshakes.
@@ -145,6 +152,8 @@ class MeshTransport(_Base, httpx.BaseTransport):
         self._inner = inner if inner is not None else httpx.HTTPTransport()
         self._pools: PoolSet[httpcore.ConnectionPool] = PoolSet(self._s.sync_pool)
         self._mesh = mesh
+        self._flow = self._s.flow
+        self._observer = self._s.observer
         self._s.subscribe(self._endpoints_changed)
 
     def _endpoints_changed(self, live: frozenset[tuple[str, int]]) -> None:
@@ -160,14 +169,22 @@ class MeshTransport(_Base, httpx.BaseTransport):
                 raise self._s.refuse(request)
             return self._inner.handle_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
-        flow: Any = self._s.flow.start(ex, self._pools)
+        flow: Any = self._flow.start(ex, self._pools)
         if flow.__class__ is Send:
-            result: Any = self._s.flow.settle(ex, flow, self._send(flow, request))
-            if result.__class__ is Upstream:
-                return self._response(ex, result, SyncStream(self, ex, result))
+            try:
+                response = flow.entry.pool.handle_request(flow.request)
+            except Exception as exc:
+                error = self._flow.failed(ex, flow, map_exception(exc, request))
+            except BaseException:  # interrupted: the attempt is abandoned
+                self._abandon(flow)
+                raise
+            else:
+                up = self._flow.upstream(ex, flow, response)
+                return self._response(ex, up, SyncStream(self, ex, up))
+            # Raised outside the handler: the error carries its own cause (map_exception).
             self._release(flow.entry)
             self._observe(ex, None)
-            raise result
+            raise error
         reply: Any = None
         try:
             while flow.__class__ is GeneratorType:
@@ -262,6 +279,8 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
         self._pools: PoolSet[httpcore.AsyncConnectionPool] = PoolSet(self._s.async_pool)
         self._mesh = mesh
+        self._flow = self._s.flow
+        self._observer = self._s.observer
         # Pools retired by a mesh change (another thread) are closed in this event loop.
         self._to_close: list[httpcore.AsyncConnectionPool] = []
         self._s.subscribe(self._endpoints_changed)
@@ -280,14 +299,22 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
                 raise self._s.refuse(request)
             return await self._inner.handle_async_request(request)
         ex = Exchange(request, head, decision, start)  # type: ignore[arg-type]
-        flow: Any = self._s.flow.start(ex, self._pools)
+        flow: Any = self._flow.start(ex, self._pools)
         if flow.__class__ is Send:
-            result: Any = self._s.flow.settle(ex, flow, await self._send(flow, request))
-            if result.__class__ is Upstream:
-                return self._response(ex, result, AsyncStream(self, ex, result))
+            try:
+                response = await flow.entry.pool.handle_async_request(flow.request)
+            except Exception as exc:
+                error = self._flow.failed(ex, flow, map_exception(exc, request))
+            except BaseException:  # cancelled: see _send
+                self._abandon(flow)
+                raise
+            else:
+                up = self._flow.upstream(ex, flow, response)
+                return self._response(ex, up, AsyncStream(self, ex, up))
+            # Raised outside the handler: the error carries its own cause (map_exception).
             await self._release(flow.entry)
             self._observe(ex, None)
-            raise result
+            raise error
         reply: Any = None
         try:
             while flow.__class__ is GeneratorType:

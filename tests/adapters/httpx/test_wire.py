@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpcore
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 from meshclient.balancing import Pick
 from meshclient.routing import Backend, RequestHead
-from meshclient_httpx import _messages
+from meshclient_httpx import _messages, _netstreams
 from meshclient_httpx._flow import Flow
 from meshclient_httpx._messages import head_of
+from meshclient_httpx._netstreams import ReadableBackend
 from meshclient_httpx._pools import PoolKey, PoolSet
 from meshclient_httpx._wire import wire_request
 
@@ -164,3 +166,46 @@ def test_flow_lease_https_without_policy_keys_by_the_request_host() -> None:
     b = flow.lease(pools, RequestHead("GET", "https", "b.mesh.test", 443, "/"), backend, pick)
     assert (a.key.tls_name, b.key.tls_name) == ("a.mesh.test", "b.mesh.test")
     assert pools.acquire_for(pick, "https") is None
+
+
+def test_readable_backend_is_readable_answers_as_httpcore_s_stream() -> None:
+    """The wrapped stream's is_readable polls its socket and agrees with httpcore's answer."""
+
+    async def main() -> list[tuple[object, object]]:
+        closed = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1)
+            writer.write(b"x")
+            await writer.drain()
+            await closed.wait()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await ReadableBackend().connect_tcp("127.0.0.1", port)
+        assert isinstance(stream, _netstreams._ReadableStream)
+        inner = stream._s
+        seen = [(stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable"))]
+        await stream.write(b"?")
+        for _ in range(100):  # bounded: the byte is on loopback within milliseconds
+            if inner.get_extra_info("is_readable"):
+                break
+            await asyncio.sleep(0.01)
+        seen.append((stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable")))
+        assert await stream.read(10) == b"x"
+        seen.append((stream.get_extra_info("is_readable"), inner.get_extra_info("is_readable")))
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", port)
+        closed.set()
+        await stream.aclose()
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    assert asyncio.run(main()) == [(False, False), (True, True), (False, False)]
+
+
+def test_readable_stream_without_a_socket_is_left_alone() -> None:
+    """A stream that has no socket to poll (a mock, a proxy's) is returned unwrapped."""
+    stream = httpcore.AsyncMockStream([b""])
+    assert _netstreams.readable(stream) is stream
