@@ -23,9 +23,10 @@ def _service(name: str, ports: int) -> dict[str, Any]:
                      "ports": [{"name": f"p{i}", "port": 8080 + i} for i in range(ports)]}}
 
 
-def _slice(service: str, index: int, addresses: list[str]) -> dict[str, Any]:
+def _slice(service: str, index: int, addresses: list[str], name: str | None = None
+           ) -> dict[str, Any]:
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": f"{service}-{index}", "namespace": "default",
+            "metadata": {"name": name or f"{service}-{index}", "namespace": "default",
                          "labels": {"kubernetes.io/service-name": service}},
             "addressType": "IPv4",
             "endpoints": [{"addresses": [a]} for a in addresses],
@@ -48,20 +49,32 @@ changes = st.lists(st.one_of(
     st.tuples(st.just("drop-slice"), st.sampled_from(NAMES), st.integers(0, 1), st.just([])),
     st.tuples(st.just("service"), st.sampled_from(NAMES), st.integers(0, 2), st.just([])),
     st.tuples(st.just("drop-service"), st.sampled_from(NAMES), st.just(0), st.just([])),
-), min_size=1, max_size=6)
+    # One slice whose Service label moves from Service to Service.
+    st.tuples(st.just("move"), st.sampled_from(NAMES), st.integers(0, 1),
+              st.lists(st.integers(1, 9), min_size=1, max_size=2, unique=True)),
+    st.tuples(st.just("replace-all"), st.just("a"), st.just(0), st.just([])),
+), min_size=1, max_size=8)
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=changes)
-def test_mesh_endpoint_updates_match_a_full_rebuild(steps: list[tuple[str, str, int, list[int]]]
-                                                    ) -> None:
+@given(steps=changes, refreshes=st.lists(st.booleans(), min_size=8, max_size=8))
+def test_mesh_endpoint_updates_match_a_full_rebuild(steps: list[tuple[str, str, int, list[int]]],
+                                                    refreshes: list[bool]) -> None:
     """After any sequence of Service/EndpointSlice changes the balancer's sets equal a
     balancer built from scratch on the same snapshot."""
     objs = [_service(n, 1) for n in NAMES[:3]] + [_slice("a", 0, ["10.0.0.1"])]
     mesh = Mesh.from_objects(objs)
     balancer = mesh.balancer(rand=random.Random(1).random)
-    for kind, name, index, addrs in steps:
-        if kind == "slice":
+    for (kind, name, index, addrs), refresh in zip(steps, refreshes, strict=False):
+        if kind == "move":
+            obj = parse_object(_slice(name, index, [f"10.1.0.{a}" for a in addrs], "moving"))[0]
+            assert obj is not None
+            mesh.store.upsert(obj)
+        elif kind == "replace-all":
+            # A whole-set replace (a relist): the store cannot say which keys changed.
+            mesh.store.replace([o for o in mesh.snapshot.all()
+                                if not (isinstance(o, EndpointSlice) and o.meta.name == "a-0")])
+        elif kind == "slice":
             obj = parse_object(_slice(name, index, [f"10.0.{index}.{a}" for a in addrs]))[0]
             assert obj is not None
             mesh.store.upsert(obj)
@@ -73,6 +86,8 @@ def test_mesh_endpoint_updates_match_a_full_rebuild(steps: list[tuple[str, str, 
             mesh.store.upsert(obj)
         else:
             mesh.store.delete("Service", "default", name)
+        if not refresh and (kind, name, index, addrs) != steps[-1]:
+            continue  # several changes land before the next refresh
         mesh.refresh()
         fresh = Balancer(rand=random.Random(1).random, config=balancer.config)
         snap = mesh.snapshot

@@ -62,6 +62,7 @@ from meshclient.balancing._endpoints import EndpointSet as EndpointSet
 from meshclient.balancing._endpoints import SetKey as SetKey
 from meshclient.balancing._endpoints import build_endpoint_sets as build_endpoint_sets
 from meshclient.balancing._engine import Balancer as Balancer
+from meshclient.balancing._feed import EndpointFeed as EndpointFeed
 from meshclient.balancing._group import EndpointHandle as EndpointHandle
 from meshclient.balancing._hashing import TABLE_SIZE as TABLE_SIZE
 from meshclient.balancing._hashing import build_maglev as build_maglev
@@ -107,6 +108,7 @@ __all__ = [
     "Balancer",
     "BalancerConfig",
     "BalancerStatistics",
+    "EndpointFeed",
     "EndpointHandle",
     "EndpointInfo",
     "EndpointLimits",

@@ -86,6 +86,8 @@ class Balancer:
     rand: Callable[[], float]
     config: BalancerConfig = attrs.field(factory=BalancerConfig)
     _groups: dict[_GroupKey, EndpointGroup] = attrs.field(init=False, factory=dict)
+    _keys_of: dict[tuple[str, str], list[_GroupKey]] = attrs.field(init=False, factory=dict)
+    """Each Service's keys in ``_groups`` (changed under the lock only, never read outside)."""
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
     _choose_in: Chooser = attrs.field(init=False)
     _capacity: int | None = attrs.field(init=False)
@@ -144,9 +146,14 @@ class Balancer:
             old = self._groups
             new: dict[_GroupKey, EndpointGroup] = {}
             if only is not None:
-                only = set(only)
-                new = {k: g for k, g in old.items() if (k[0], k[1]) not in only}
-                old = {k: g for k, g in old.items() if (k[0], k[1]) in only}
+                # Copy the map (C speed) and take out the changed Services' keys: no Python
+                # loop over the Services that did not change.
+                new = dict(old)
+                services_changed = {*only, *ports_per_service}
+                old = {k: new.pop(k) for svc in services_changed
+                       for k in self._keys_of.pop(svc, ()) if k in new}
+            else:
+                self._keys_of = {}
             fresh: list[EndpointGroup] = []
             for key, value in sets.items():
                 prev = old.get(key)
@@ -158,8 +165,11 @@ class Balancer:
                     if prev is not None and prev.tables:
                         fresh.append(group)
                 new[key] = group
+                keys = self._keys_of.setdefault((key[0], key[1]), [])
+                keys.append(key)
                 if ports_per_service[(key[0], key[1])] == 1:
                     new[(key[0], key[1], None)] = group
+                    keys.append((key[0], key[1], None))
             touched = new if only is None else {k: new[k] for k in sets}
             live = {id(h) for g in touched.values() for h in g.handles}
             self._retired_picks += sum(
