@@ -225,15 +225,9 @@ class Builder:
                     "(spec.tls.backend.clientCertificateRef), which meshclient cannot present")
         return None
 
-    def listener_key(self, el: EffectiveListener) -> tuple[str, ...]:
-        return (
-            el.gateway.meta.namespace,
-            el.gateway.meta.name,
-            el.owner_kind,
-            el.owner_namespace,
-            el.owner_name,
-            el.listener.name,
-        )
+    @staticmethod
+    def listener_key(el: EffectiveListener) -> tuple[str, ...]:
+        return el.key
 
 
 def hosts_overlap(a: Hosts, b: Hosts) -> bool:

@@ -69,13 +69,14 @@ def _compile_http_route(
         problems: list[str] = []
         condition = att.condition
         kept = 0
+        order = route_order(route)
         for el, hosts in att.listeners:
             lkey = b.listener_key(el)
             older = [
                 g
                 for g, ghosts in grpc_claims.get(lkey, ())
-                if route_order(g) < route_order(route) and hosts_overlap(hosts, ghosts)
-            ]
+                if route_order(g) < order and hosts_overlap(hosts, ghosts)
+            ] if grpc_claims else None
             if older:
                 # GR: HTTPRoute and GRPCRoute on one listener with overlapping hostnames:
                 # the older route is accepted, the other is not.
@@ -94,14 +95,16 @@ def _compile_http_route(
                 kind=ref.kind, namespace=ref.namespace, name=ref.name, section=el.listener.name
             )
             address = gw.addresses[0] if gw.addresses else None
+            unsupported = b.gateway_unsupported(gw)
             for rule in valid_rules:
                 target = b.rule_target(
                     route, rule, parent, mesh=False, gateway_address=address,
-                    parent_unsupported=b.gateway_unsupported(gw),
+                    parent_unsupported=unsupported,
                 )
-                problems.extend(target.problems)
+                if target.problems:
+                    problems.extend(target.problems)
                 for mi, match in enumerate(rule.matches):
-                    entry = b.entry(target, match, (*route_order(route), rule.index, mi), mi)
+                    entry = b.entry(target, match, (*order, rule.index, mi), mi)
                     for host in hosts:
                         b.add_listener_entry(lkey, el, host, match, entry)
         if att.listeners and not kept:

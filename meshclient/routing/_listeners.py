@@ -33,6 +33,11 @@ class EffectiveListener:
     owner_name: str
     kinds: frozenset[str]
     """Route kinds this listener admits and meshclient serves."""
+    key: tuple[str, ...] = attrs.field(init=False, eq=False, default=attrs.Factory(
+        lambda self: (self.gateway.meta.namespace, self.gateway.meta.name, self.owner_kind,
+                      self.owner_namespace, self.owner_name, self.listener.name),
+        takes_self=True))
+    """Identifies the listener across compiles (entries and claims are kept by it)."""
 
     @property
     def name(self) -> str:

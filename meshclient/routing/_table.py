@@ -111,12 +111,12 @@ def entry_for(target: RuleTarget, match: HTTPRouteMatch, order: tuple[object, ..
         (h.name, h.value if h.type == "Exact" else None,
          compile_regex(h.value) if h.type == "RegularExpression" else None)
         for h in match.headers
-    )
+    ) if match.headers else ()
     queries = tuple(
         (q.name, q.value if q.type == "Exact" else None,
          compile_regex(q.value) if q.type == "RegularExpression" else None)
         for q in match.query_params
-    )
+    ) if match.query_params else ()
     key = (0 if match.method else 1, -len(headers), -len(queries), *order)
     path = match.path
     return Entry(

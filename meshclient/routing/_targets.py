@@ -206,9 +206,15 @@ def compile_rule(
     ) and not any(b.filters for b in refs):
         # The common rule: weighted backends and nothing else. Built directly, it is a
         # third of the general path's cost on a large table.
-        resolved = tuple(resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
-                         for b in refs)
-        if all(b.valid for b in resolved) and any(b.weight for b in resolved):
+        if len(refs) == 1:
+            resolved: tuple[Backend, ...] = (
+                resolver.backend(route.kind, route.meta.namespace, refs[0].ref, mesh=mesh),)
+            usable = resolved[0].valid and bool(resolved[0].weight)
+        else:
+            resolved = tuple(resolver.backend(route.kind, route.meta.namespace, b.ref, mesh=mesh)
+                             for b in refs)
+            usable = all(b.valid for b in resolved) and any(b.weight for b in resolved)
+        if usable:
             timeouts, retry = getattr(rule, "timeouts", None), getattr(rule, "retry", None)
             plan = Plan(route=info, parent=parent, backends=resolved, timeouts=timeouts,
                         retry=retry, gateway_address=gateway_address)
