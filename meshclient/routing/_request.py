@@ -193,7 +193,10 @@ def normalize_headers(headers: HeaderInput) -> tuple[tuple[str, str], ...]:
     """Header pairs with lower-case names; a mapping's list values become repeated pairs."""
     if not headers:
         return ()
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    # A plain dict is the common case; isinstance against the Mapping ABC costs more than
+    # the rest of this function for one header.
+    items = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else (
+        headers)
     out: list[tuple[str, str]] = []
     for name, value in items:
         if value.__class__ is str:
