@@ -16,7 +16,9 @@ machine hits every case alike; each round sums its chunks, and the median round 
   ``AsyncClient`` balancing by hand (round robin over the four URLs, one shared pool), and
   the same client through nginx.
 
-Prints requests/s and p50 latency per case and the ratios that issue 4 sets targets for.
+Prints requests/s and p50 latency per case (medians over rounds) and the ratios that issue 4
+sets targets for, twice: the ratio of those medians, and the median of the ratios taken
+inside each round (cases of one round ran interleaved, so they saw the same load).
 Bounded: ``ROUNDS`` × a fixed number of requests per case.
 """
 
@@ -178,7 +180,7 @@ def median_of(results: list[Result]) -> Result:
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
 
 
-def bench_sync(ports: list[int], proxy: int) -> dict[str, Result]:
+def bench_sync(ports: list[int], proxy: int) -> dict[str, list[Result]]:
     mesh = mesh_for(ports[:1])
     direct = httpx.Client()
     meshed = httpx.Client(transport=MeshTransport(mesh))
@@ -200,10 +202,10 @@ def bench_sync(ports: list[int], proxy: int) -> dict[str, Result]:
             out[name].append(summed(got))
     for c, _ in cases.values():
         c.close()
-    return {k: median_of(v) for k, v in out.items()}
+    return out
 
 
-async def bench_async(ports: list[int], proxy: int) -> dict[str, Result]:
+async def bench_async(ports: list[int], proxy: int) -> dict[str, list[Result]]:
     mesh = mesh_for(ports)
     by_hand = httpx.AsyncClient()
     meshed = httpx.AsyncClient(transport=AsyncMeshTransport(mesh))
@@ -226,13 +228,26 @@ async def bench_async(ports: list[int], proxy: int) -> dict[str, Result]:
             out[name].append(summed(got))
     closing: list[Awaitable[Any]] = [c.aclose() for c, _ in cases.values()]
     await asyncio.gather(*closing)
-    return {k: median_of(v) for k, v in out.items()}
+    return out
 
 
-def show(title: str, results: dict[str, Result]) -> None:
+def show(title: str, rounds: dict[str, list[Result]]) -> None:
     print(title)
-    for name, (rps, p50) in results.items():
+    for name, results in rounds.items():
+        rps, p50 = median_of(results)
         print(f"  {name:34} {rps:8.0f} req/s   p50 {p50 * 1e6:7.0f} µs")
+
+
+def ratios(rounds: dict[str, list[Result]], a: str, b: str, field: int) -> tuple[float, float]:
+    """``a``/``b`` of one field: the ratio of the medians, and the median of per-round ratios.
+
+    The second pairs cases measured in the same round (their chunks interleaved), so load
+    that comes and goes between rounds cancels out of it.
+    """
+    of_medians = median_of(rounds[a])[field] / median_of(rounds[b])[field]
+    paired = statistics.median(x[field] / y[field]
+                               for x, y in zip(rounds[a], rounds[b], strict=True))
+    return of_medians, paired
 
 
 def main() -> int:
@@ -252,16 +267,22 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    d, m, n = sync["httpx direct"], sync["MeshTransport"], sync["httpx via nginx"]
-    h, am, an = (conc["AsyncClient by hand (4 URLs)"], conc["AsyncMeshTransport (4 endpoints)"],
-                 conc["AsyncClient via nginx"])
-    print("ratios")
-    print(f"  c=1  MeshTransport throughput / direct     {m[0] / d[0]:.3f}   (target ≥ 0.95)")
-    print(f"  c=1  MeshTransport p50 / direct            {m[1] / d[1]:.3f}   (target ≤ 1.05)")
-    print(f"  c=1  nginx throughput / direct             {n[0] / d[0]:.3f}")
-    print(f"  c=1  nginx p50 / direct                    {n[1] / d[1]:.3f}")
-    print(f"  c=16 AsyncMeshTransport / by hand          {am[0] / h[0]:.3f}   (target ≥ 0.95)")
-    print(f"  c=16 AsyncMeshTransport / via nginx        {am[0] / an[0]:.3f}   (target ≥ 1.8)")
+    lines = [
+        ("c=1  MeshTransport throughput / direct", sync, "MeshTransport", "httpx direct", 0,
+         "≥ 0.95"),
+        ("c=1  MeshTransport p50 / direct", sync, "MeshTransport", "httpx direct", 1, "≤ 1.05"),
+        ("c=1  nginx throughput / direct", sync, "httpx via nginx", "httpx direct", 0, ""),
+        ("c=1  nginx p50 / direct", sync, "httpx via nginx", "httpx direct", 1, ""),
+        ("c=16 AsyncMeshTransport / by hand", conc, "AsyncMeshTransport (4 endpoints)",
+         "AsyncClient by hand (4 URLs)", 0, "≥ 0.95"),
+        ("c=16 AsyncMeshTransport / via nginx", conc, "AsyncMeshTransport (4 endpoints)",
+         "AsyncClient via nginx", 0, "≥ 1.8"),
+    ]
+    print(f"ratios{'of medians':>44}{'per round':>11}")
+    for label, rounds, a, b, field, target in lines:
+        of_medians, paired = ratios(rounds, a, b, field)
+        goal = f"   (target {target})" if target else ""
+        print(f"  {label:40} {of_medians:8.3f} {paired:10.3f}{goal}")
     return 0
 
 

@@ -413,8 +413,8 @@ def _index(backends: tuple[Backend, ...], backend: Backend) -> int:
 
 def _response_edits(d: Decision, backend: Backend) -> HeaderEdits | None:
     edits = d.response_headers
-    if not edits and not backend.response_edits:
-        return None
-    if backend.response_edits:
-        edits = edits.merged(backend.response_edits) if edits else backend.response_edits
-    return edits or None
+    more = backend.response_edits
+    # The fields, not ``bool()``: this runs per response and is nearly always empty.
+    if not (more.set or more.add or more.remove):
+        return edits if edits.set or edits.add or edits.remove else None
+    return edits.merged(more) if edits else more

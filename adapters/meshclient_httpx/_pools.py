@@ -137,7 +137,9 @@ class PoolSet(Generic[P]):
 
     def release(self, entry: PoolEntry[P]) -> P | None:
         """End one lease; returns the pool to close when it was retired and is now idle."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: this runs per request
+        try:
             entry.in_flight -= 1
             if entry.retired and entry.in_flight <= 0 and (
                 self._entries.get(entry.key) is entry
@@ -147,6 +149,8 @@ class PoolSet(Generic[P]):
                 self._closed += 1
                 return entry.pool
             return None
+        finally:
+            lock.release()
 
     def retire(self, live: Collection[tuple[str, int]]) -> list[P]:
         """Retire endpoint pools whose ``(address, port)`` is not in ``live``.

@@ -12,9 +12,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from meshclient.balancing import Pick
-from meshclient.routing import Backend, RequestHead
+from meshclient.routing import Action, Backend, Decision, HeaderEdits, RequestHead
 from meshclient_httpx import _messages, _netstreams
-from meshclient_httpx._flow import Flow
+from meshclient_httpx._flow import Flow, _response_edits
 from meshclient_httpx._messages import head_of
 from meshclient_httpx._netstreams import ReadableBackend
 from meshclient_httpx._pools import PoolKey, PoolSet
@@ -209,3 +209,21 @@ def test_readable_stream_without_a_socket_is_left_alone() -> None:
     """A stream that has no socket to poll (a mock, a proxy's) is returned unwrapped."""
     stream = httpcore.AsyncMockStream([b""])
     assert _netstreams.readable(stream) is stream
+
+
+@pytest.mark.parametrize(("rule", "own", "want"), [
+    ((), (), None),
+    ((("x-r", "1"),), (), (("x-r", "1"),)),
+    ((), (("x-b", "2"),), (("x-b", "2"),)),
+    ((("x-r", "1"),), (("x-b", "2"),), (("x-r", "1"), ("x-b", "2"))),
+])
+def test_response_edits_merge_rule_and_backend(rule: tuple[tuple[str, str], ...],
+                                               own: tuple[tuple[str, str], ...],
+                                               want: tuple[tuple[str, str], ...] | None) -> None:
+    """The rule's ResponseHeaderModifier comes first, the backendRef's own after; none: None."""
+    backend = Backend(kind="Service", namespace="default", name="b", port=80, weight=1,
+                      response_edits=HeaderEdits(set=own))
+    decision = Decision(action=Action.FORWARD, request=RequestHead("GET", "http", "a", 80, "/"),
+                        response_headers=HeaderEdits(set=rule), backends=(backend,))
+    got = _response_edits(decision, backend)
+    assert (None if got is None else got.set) == want
