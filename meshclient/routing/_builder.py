@@ -115,6 +115,7 @@ class Builder:
     # Tiers by the identities of their entries, for reuse.
     reusable_tiers: Mapping[tuple[int, ...], Tier] = attrs.field(factory=dict)
     tiers: dict[tuple[int, ...], Tier] = attrs.field(factory=dict)
+    _parents: dict[tuple[str, str, str, str | None], ParentInfo] = attrs.field(factory=dict)
     # Each HTTPRoute's statuses, by (namespace, name), in compile order.
     route_statuses: dict[tuple[str, str], tuple[st.ObjectStatus, ...]] = attrs.field(
         factory=dict)
@@ -224,6 +225,16 @@ class Builder:
                     f"{gw.backend_client_certificate} to its backends "
                     "(spec.tls.backend.clientCertificateRef), which meshclient cannot present")
         return None
+
+    def parent_info(self, kind: str, namespace: str, name: str, section: str | None
+                    ) -> ParentInfo:
+        """One ParentInfo per parent in a compile (thousands of routes share a listener)."""
+        key = (kind, namespace, name, section)
+        found = self._parents.get(key)
+        if found is None:
+            found = self._parents[key] = ParentInfo(kind=kind, namespace=namespace, name=name,
+                                                    section=section)
+        return found
 
     @staticmethod
     def listener_key(el: EffectiveListener) -> tuple[str, ...]:

@@ -91,9 +91,7 @@ def _compile_http_route(
             gw = el.gateway
             if not b.options.selects(gw.meta.namespace, gw.meta.name, gw.gateway_class):
                 continue
-            parent = ParentInfo(
-                kind=ref.kind, namespace=ref.namespace, name=ref.name, section=el.listener.name
-            )
+            parent = b.parent_info(ref.kind, ref.namespace, ref.name, el.listener.name)
             address = gw.addresses[0] if gw.addresses else None
             unsupported = b.gateway_unsupported(gw)
             for rule in valid_rules:

@@ -58,7 +58,7 @@ class RouteInfo:
     rule_name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)  # a key of every compiled rule: hashed often
 class ParentInfo:
     kind: str
     namespace: str
