@@ -132,7 +132,8 @@ CONTESTED = [
 PARENTS = [[parent("gw")], [parent("gw2")], [parent("gw", section="wild")],
            [parent("gw", section="alt")], [parent("gw"), parent("gw2")],
            [parent("gw", section="a"), parent("gw2", section="b")],
-           [service_parent("svc", port=8080)]]
+           [service_parent("svc", port=8080)], [parent("missing")],
+           [parent("gw", section="nosuch")]]
 
 
 @st.composite
@@ -144,6 +145,9 @@ def contested_routes(draw: st.DrawFn, name: str) -> dict[str, Any]:
         route["spec"]["hostnames"] = hosts
     else:
         route["spec"].pop("hostnames", None)
+    if draw(st.integers(0, 5)) == 0:
+        # An invalid rule: dropped (PartiallyInvalid), or the whole route when it is the only one.
+        route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "x"}}]
     return route
 
 
