@@ -103,8 +103,9 @@ def patch_table(
     keys = snapshot.changes_since("HTTPRoute", state.lineage, state.route_version)
     if keys is not None:
         # The store says which routes changed: no need to look at the others.
-        changed = [k for k in keys if k in new_map and old_map.get(k) is not new_map[k]]
-        removed = [k for k in keys if k in old_map and k not in new_map]
+        # Sorted: a set's order would make the statuses' order vary from run to run.
+        changed = sorted(k for k in keys if k in new_map and old_map.get(k) is not new_map[k])
+        removed = sorted(k for k in keys if k in old_map and k not in new_map)
     else:
         changed = [k for k, r in new_map.items() if old_map.get(k) is not r]
         added = sum(1 for k in changed if k not in old_map)
