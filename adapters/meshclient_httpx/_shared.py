@@ -119,7 +119,7 @@ class Shared:
 
         self.mesh.subscribe(listener)
 
-    def pool_options(self, key: PoolKey) -> dict[str, Any]:
+    def pool_options(self, key: PoolKey, shards: int = 1) -> dict[str, Any]:
         ssl_context = None
         https = key.scheme == b"https"
         if https:
@@ -131,8 +131,9 @@ class Shared:
         limits = self.limits
         return {
             "ssl_context": ssl_context,
-            "max_connections": limits.max_connections,
-            "max_keepalive_connections": limits.max_keepalive_connections,
+            # Each of an endpoint's shards (PoolSet) has an equal share of the limits.
+            "max_connections": _share(limits.max_connections, shards),
+            "max_keepalive_connections": _share(limits.max_keepalive_connections, shards),
             "keepalive_expiry": limits.keepalive_expiry,
             "http1": not key.h2c,
             "http2": key.h2c or (self.http2 and https),
@@ -147,10 +148,19 @@ class Shared:
         from meshclient_httpx._netstreams import ReadableBackend
         from meshclient_httpx._tls import AsyncCheckingBackend
         backend = ReadableBackend(AsyncCheckingBackend(key.expected) if key.expected else None)
-        return httpcore.AsyncConnectionPool(network_backend=backend, **self.pool_options(key))
+        return httpcore.AsyncConnectionPool(network_backend=backend,
+                                            **self.pool_options(key, ASYNC_SHARDS))
 
     def refuse(self, request: httpx.Request) -> httpx.UnsupportedProtocol:
         host = request.url.host
         return httpx.UnsupportedProtocol(
             f"meshclient strict mode: {host!r} is not a host of the mesh (no Gateway listener "
             "or Service claims it), so the request was not sent", request=request)
+
+
+ASYNC_SHARDS: Final = 4
+"""Pools per endpoint for the async transport (see ``_pools``)."""
+
+
+def _share(limit: int | None, shards: int) -> int | None:
+    return None if limit is None else max(1, -(-limit // shards))
