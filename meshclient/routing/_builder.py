@@ -145,7 +145,8 @@ class Builder:
     ) -> RuleTarget:
         """``compile_rule``, reusing the previous table's result for an unchanged route."""
         key = (id(route), rule.index, parent, mesh, gateway_address, parent_unsupported)
-        found = self.reusable.get(key)
+        # A first compile has nothing to reuse: skip hashing the key for it.
+        found = self.reusable.get(key) if self.reusable else None
         # The route object is kept with its target, so its id cannot have been reused.
         if found is None or found[0] is not route:
             found = (route, compile_rule(route, rule, parent, self.resolver, mesh=mesh,
@@ -160,7 +161,7 @@ class Builder:
               index: int) -> Entry:
         """``entry_for``, reusing the previous table's entry for a reused target."""
         key = (id(target), index)
-        found = self.reusable_entries.get(key)
+        found = self.reusable_entries.get(key) if self.reusable_entries else None
         if found is None or found[0] is not target:
             found = (target, entry_for(target, match, order))
         self.entries[key] = found
