@@ -4,9 +4,12 @@ When nothing but HTTPRoutes changed, every other input of a compile is the previ
 the listeners, what backends resolve against, the Services' host forms. Then each changed
 route's old contributions come out of the per-listener, per-host entry lists and its new
 ones go in; only those hosts' tiers, their listeners' host tables and their Gateway ports'
-claims are rebuilt, and everything else is shared with the previous table. The rest of the
-cost is copying a few dicts, which runs at C speed (a 10,000-route table patches in a few
-milliseconds where replaying every unchanged route took 0.2 s).
+claims are rebuilt, and everything else is shared with the previous table. The store says
+which routes changed (``Snapshot.changes_since``), the compile state's own maps are taken
+over rather than copied (``CompileState.lease``), and what requests read is copied only
+where it changed: the claims of one (protocol, port) and the host table of one listener,
+at C speed. A 10,000-route table patches in a few milliseconds, where replaying every
+unchanged route took 0.2 s.
 
 Anything this does not cover (GRPCRoutes present, Service-parent routes involved, a large
 share of the routes changed) returns None and the caller compiles with reuse instead. The
