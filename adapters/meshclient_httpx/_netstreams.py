@@ -21,7 +21,7 @@ from typing import Protocol
 import httpcore
 import sniffio
 
-__all__ = ["ReadableBackend", "is_socket_readable"]
+__all__ = ["ReadableBackend", "WrappedStream", "is_socket_readable"]
 
 _POLL = sys.platform != "win32" and hasattr(select, "poll")
 
@@ -50,12 +50,13 @@ def readable(stream: httpcore.AsyncNetworkStream) -> httpcore.AsyncNetworkStream
     return _ReadableStream(stream, sock)
 
 
-class _ReadableStream(httpcore.AsyncNetworkStream):
-    __slots__ = ("_s", "_sock")
+class WrappedStream(httpcore.AsyncNetworkStream):
+    """A stream that hands everything to ``inner``; subclasses change what they must."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream, sock: _Socket) -> None:
+    __slots__ = ("_s",)
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._s = inner
-        self._sock = sock
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._s.read(max_bytes, timeout)
@@ -65,6 +66,21 @@ class _ReadableStream(httpcore.AsyncNetworkStream):
 
     async def aclose(self) -> None:
         await self._s.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        return await self._s.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._s.get_extra_info(info)
+
+
+class _ReadableStream(WrappedStream):
+    __slots__ = ("_sock",)
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, sock: _Socket) -> None:
+        super().__init__(inner)
+        self._sock = sock
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> httpcore.AsyncNetworkStream:

@@ -21,6 +21,8 @@ from typing import Final
 
 import httpcore
 
+from meshclient_httpx._netstreams import WrappedStream
+
 __all__ = [
     "AsyncCheckingBackend",
     "CheckingBackend",
@@ -189,22 +191,12 @@ class CheckingBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class _AsyncCheckingStream(httpcore.AsyncNetworkStream):
+class _AsyncCheckingStream(WrappedStream):
+    __slots__ = ("_expected",)
+
     def __init__(self, inner: httpcore.AsyncNetworkStream, expected: Expected) -> None:
-        self._s = inner
+        super().__init__(inner)
         self._expected = expected
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._s.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._s.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._s.aclose()
-
-    def get_extra_info(self, info: str) -> object:
-        return self._s.get_extra_info(info)
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> httpcore.AsyncNetworkStream:
