@@ -196,7 +196,7 @@ def _compile(
                 previous, version=snapshot.version, statuses=patched.statuses,
                 claims=patched.claims, environment=environment, targets=patched.targets,
                 entries=patched.entries, routes=patched.routes, tiers=patched.tiers,
-                state=patched.state, hosts={})
+                services=patched.services, state=patched.state, hosts={})
     resolver = Resolver(snapshot)
     same = [False] * len(environment)
     if previous is not None and previous.options == options and len(previous.environment) == (
@@ -243,7 +243,7 @@ def _compile(
             resolver=resolver,
             gateways=gateways, head=tuple(b.statuses[:head]),
             tail=tuple(resolver.statuses), route_statuses=b.route_statuses,
-            listener_entries=b.listener_entries, index=index)
+            listener_entries=b.listener_entries, mesh_entries=b.mesh_entries, index=index)
     return RoutingTable(
         has_grpc=has_grpc,
         environment=environment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -218,7 +219,7 @@ class ServiceHosts:
         # Only what building ports needs: keeping the Builder would keep the tables it
         # reused from alive too.
         self._resolver = b.resolver
-        self._mesh = b.mesh_entries
+        self._mesh: MeshEntries = b.mesh_entries
         self._grpc_mesh = b.grpc_mesh_entries
         self._namespace = b.options.namespace
         self._suffix = ".svc." + b.options.cluster_domain
@@ -239,6 +240,15 @@ class ServiceHosts:
 
     def __len__(self) -> int:
         return len(self._services)
+
+    def patched(self, mesh: MeshEntries, changed: set[tuple[str, str]]) -> ServiceHosts:
+        """These Services with new Service-parent entries: ``changed`` ones build again."""
+        new = copy.copy(self)  # shares the Services and address maps, which did not change
+        new._mesh = mesh
+        folded = {(ns.lower(), name.lower()) for ns, name in changed}
+        new._ports = {k: v for k, v in self._ports.items()
+                      if k not in changed and k not in folded}
+        return new
 
     def get(self, host: str) -> dict[int, ServicePort] | None:
         """The ports of the Service ``host`` (lower case) names, or None."""

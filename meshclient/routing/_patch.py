@@ -11,10 +11,11 @@ where it changed: the claims of one (protocol, port) and the host table of one l
 at C speed. A 10,000-route table patches in a few milliseconds, where replaying every
 unchanged route took 0.2 s.
 
-Anything this does not cover (GRPCRoutes present, Service-parent routes involved, a large
-share of the routes changed) returns None and the caller compiles with reuse instead. The
-result must equal a compile from scratch: ``tests/routing/test_incremental.py`` checks that
-over random sequences of changes.
+Service-parent (GAMMA) routes patch the same way: their entries per Service port change, and
+the Services they touch build their ports again on first use. Anything this does not cover
+(GRPCRoutes present, a large share of the routes changed) returns None and the caller
+compiles with reuse instead. The result must equal a compile from scratch:
+``tests/routing/test_incremental.py`` checks that over random sequences of changes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from meshclient.routing._backends import Resolver
 from meshclient.routing._builder import Builder, GatewayMap
 from meshclient.routing._compile_http import compile_http_route
 from meshclient.routing._hostnames import host_matches
-from meshclient.routing._index import Claims, ClaimsIndex, PortKey, gateway_port
+from meshclient.routing._index import (
+    Claims,
+    ClaimsIndex,
+    PortKey,
+    ServiceHosts,
+    gateway_port,
+)
 from meshclient.routing._listeners import EffectiveListener
 from meshclient.routing._table import Entry, HostTable, Tier, build_host_table, build_tier
 from meshclient.store import Snapshot
@@ -43,6 +50,7 @@ __all__ = ["CompileState", "Patched", "patch_table"]
 
 ListenerKey = tuple[str, ...]
 Items = list[tuple[HTTPRouteMatch, Entry]]
+MeshEntries = dict[tuple[str, str, int], tuple[list[Any], dict[str, list[Any]]]]
 
 _MAX_SHARE: Final = 8
 """Patch while at most 1/8 of the routes changed (and always for up to 64 routes)."""
@@ -66,6 +74,8 @@ class CompileState:
     """Backend policy statuses (they come last)."""
     route_statuses: dict[tuple[str, str], tuple[st.ObjectStatus, ...]]
     listener_entries: dict[ListenerKey, tuple[EffectiveListener, dict[str | None, Items]]]
+    mesh_entries: MeshEntries
+    """Service-parent entries (never changed in place: see ``_patched_mesh``)."""
     index: ClaimsIndex
     lease: list[None] = attrs.field(factory=lambda: [None])
     """Taken by the one compile that patches this state's maps in place.
@@ -88,6 +98,7 @@ class Patched:
     entries: dict[Any, Any]
     routes: dict[Any, Any]
     tiers: dict[tuple[int, ...], Tier]
+    services: ServiceHosts
     state: CompileState
 
 
@@ -124,7 +135,7 @@ def patch_table(
         if not isinstance(route, HTTPRoute):
             return None
         compile_http_route(b, route, state.gateways, {})
-    if b.mesh_entries or b.grpc_lost:
+    if b.grpc_lost:
         return None
     old_logs = []
     for key in itertools.chain(changed, removed):
@@ -134,7 +145,7 @@ def patch_table(
         found = previous.routes.get(id(old))
         if found is None or found[0] is not old:
             return None
-        if any(op[0] in ("mesh", "lost") for op in found[1]):
+        if any(op[0] == "lost" for op in found[1]):
             return None
         old_logs.append((old, found[1]))
 
@@ -146,11 +157,14 @@ def patch_table(
     targets, entries, routes = previous.targets, previous.entries, previous.routes
     route_statuses = state.route_statuses
     gone: dict[tuple[ListenerKey, str | None], set[int]] = {}
+    gone_mesh: dict[tuple[tuple[str, str, int], str | None], set[int]] = {}
     for old, log in old_logs:
         routes.pop(id(old), None)
         for op in log:
             if op[0] == "listener":
                 gone.setdefault((op[1], op[3]), set()).add(id(op[5]))
+            elif op[0] == "mesh":
+                gone_mesh.setdefault((op[1], op[2]), set()).add(id(op[4]))
             elif op[0] == "target":
                 targets.pop(op[1], None)
             elif op[0] == "entry":
@@ -237,14 +251,49 @@ def patch_table(
                 _reclaim(c, cport, host, index, named, gports)
         claims[cport] = c
 
+    services = previous.services
+    mesh_entries = state.mesh_entries
+    if gone_mesh or b.mesh_entries:
+        mesh_entries = _patched_mesh(mesh_entries, gone_mesh, b.mesh_entries)
+        services = services.patched(mesh_entries, {(k[0], k[1]) for k, _ in gone_mesh}
+                                    | {(k[0], k[1]) for k in b.mesh_entries})
     new_state = attrs.evolve(state, environment=environment, http_routes=new_map,
+                             mesh_entries=mesh_entries,
                              lineage=snapshot.lineage,
                              route_version=snapshot.kind_versions.get("HTTPRoute", 0),
                              lease=[None])
     statuses = (*state.head, *itertools.chain.from_iterable(route_statuses.values()),
                 *state.tail)
     return Patched(statuses=statuses, claims=claims, targets=targets, entries=entries,
-                   routes=routes, tiers=tiers, state=new_state)
+                   routes=routes, tiers=tiers, services=services, state=new_state)
+
+
+def _patched_mesh(old: MeshEntries,
+                  gone: Mapping[tuple[tuple[str, str, int], str | None], set[int]],
+                  added: MeshEntries) -> MeshEntries:
+    """Service-parent entries with the changed routes' old ones out and new ones in.
+
+    Copied where they change, never edited: the previous table's Services build their
+    ports from its own map on first use, possibly after this patch.
+    """
+    out = dict(old)
+    for key in {k for k, _ in gone} | set(added):
+        producers, consumers = old.get(key, ([], {}))
+        new_producers, new_consumers = added.get(key, ([], {}))
+        dropped = gone.get((key, None), set())
+        kept = [it for it in producers if id(it[1]) not in dropped] + list(new_producers)
+        by_ns: dict[str, list[Any]] = {}
+        for ns in {*consumers, *new_consumers}:
+            dropped = gone.get((key, ns), set())
+            items = [it for it in consumers.get(ns, ()) if id(it[1]) not in dropped]
+            items += new_consumers.get(ns, ())
+            if items:
+                by_ns[ns] = items
+        if kept or by_ns:
+            out[key] = (kept, by_ns)
+        else:
+            out.pop(key, None)
+    return out
 
 
 def _patched_host_table(table: HostTable, by_host: Mapping[str | None, Items],

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meshclient.model import parse_object
-from meshclient.routing import RequestHead, RoutingTable, compile_table
+from meshclient.routing import RequestHead, RoutingOptions, RoutingTable, compile_table
 from meshclient.store import Store
+from tests.routing.helpers import backend as h_backend
 from tests.routing.helpers import (
     gateway,
     grant,
@@ -22,6 +23,7 @@ from tests.routing.helpers import (
     service_parent,
     ts,
 )
+from tests.routing.helpers import match as h_match
 from tests.strategies import hostnames, http_routes, requests, route_sets
 
 BASE = [gateway(), service("svc"), service("svc2")]
@@ -132,7 +134,8 @@ CONTESTED = [
 PARENTS = [[parent("gw")], [parent("gw2")], [parent("gw", section="wild")],
            [parent("gw", section="alt")], [parent("gw"), parent("gw2")],
            [parent("gw", section="a"), parent("gw2", section="b")],
-           [service_parent("svc", port=8080)], [parent("missing")],
+           [service_parent("svc", port=8080)], [service_parent("svc2")],
+           [service_parent("svc", "default"), parent("gw", "default")], [parent("missing")],
            [parent("gw", section="nosuch")]]
 
 
@@ -148,6 +151,13 @@ def contested_routes(draw: st.DrawFn, name: str) -> dict[str, Any]:
     if draw(st.integers(0, 5)) == 0:
         # An invalid rule: dropped (PartiallyInvalid), or the whole route when it is the only one.
         route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "x"}}]
+    if draw(st.booleans()):
+        # Another namespace: a consumer route for Service parents (G1686), and Gateway
+        # parents without a namespace are not found.
+        route["metadata"]["namespace"] = "other"
+        for rule in route["spec"]["rules"]:
+            for ref in rule.get("backendRefs", ()):
+                ref["namespace"] = "default"
     return route
 
 
@@ -156,7 +166,10 @@ def contested_requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str]]:
     method, url, headers = draw(requests())
     host_end = url.index("/", len("http://"))
     url = {0: url, 1: url[:host_end] + ":8080" + url[host_end:],
-           2: "http://10.0.0.1" + url[host_end:]}[draw(st.integers(0, 2))]
+           2: "http://10.0.0.1" + url[host_end:],
+           # GAMMA: the Services by name (their routes apply, whatever the hostnames).
+           3: "http://svc.default.svc.cluster.local:8080" + url[host_end:],
+           4: "http://svc2.default:8080" + url[host_end:]}[draw(st.integers(0, 4))]
     return method, url, headers
 
 
@@ -167,10 +180,12 @@ def test_patching_route_changes_equals_compile_from_scratch(
 ) -> None:
     """Route-only changes patch the previous table; decisions and statuses stay exact."""
     names = [f"r{i}" for i in range(8)]
+    # The client's namespace decides whether consumer routes shadow producer ones.
+    options = RoutingOptions(namespace=data.draw(st.sampled_from([None, "default", "other"])))
     store = Store()
     initial = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=6))
     store.replace(_parsed(CONTESTED + [data.draw(contested_routes(n)) for n in initial]))
-    table = compile_table(store.snapshot)
+    table = compile_table(store.snapshot, options)
     for _ in range(data.draw(st.integers(1, 5))):
         if data.draw(st.booleans()) or not store.snapshot.of("HTTPRoute"):
             obj = parse_object(data.draw(contested_routes(data.draw(st.sampled_from(names)))))[0]
@@ -179,8 +194,9 @@ def test_patching_route_changes_equals_compile_from_scratch(
         else:
             ns, name = data.draw(st.sampled_from(sorted(store.snapshot.of("HTTPRoute"))))
             store.delete("HTTPRoute", ns, name)
-        table = compile_table(store.snapshot, previous=table)
-        assert _fingerprint(table, reqs) == _fingerprint(compile_table(store.snapshot), reqs)
+        table = compile_table(store.snapshot, options, previous=table)
+        assert _fingerprint(table, reqs) == _fingerprint(
+            compile_table(store.snapshot, options), reqs)
 
 
 def test_route_change_patches_only_what_it_touches() -> None:
@@ -199,3 +215,27 @@ def test_route_change_patches_only_what_it_touches() -> None:
     decision = second.decide(RequestHead.from_url("GET", "http://c.example.org/"))
     assert decision.route is not None and decision.route.name == "a"
     assert first.decide(RequestHead.from_url("GET", "http://c.example.org/")).route is None
+
+
+def test_service_parent_route_change_patches_and_takes_effect() -> None:
+    """A GAMMA route change is patched too: the Service answers with the new rule at once,
+    and nothing of the Gateways' claims is rebuilt."""
+    store = Store()
+    mesh_route = http_route("m", parents=[service_parent("svc", port=8080)], hostnames=None,
+                            rules=[rule(h_match("/old"), backends=[h_backend("svc2")])])
+    store.replace(_parsed([*CONTESTED, mesh_route]))
+    first = compile_table(store.snapshot)
+    url = "http://svc.default.svc.cluster.local:8080/new"
+    assert first.decide(RequestHead.from_url("GET", url)).action.value == "reject"  # 404
+    obj = parse_object(http_route("m", parents=[service_parent("svc", port=8080)],
+                                  hostnames=None,
+                                  rules=[rule(h_match("/new"), backends=[h_backend("svc2")])]))[0]
+    assert obj is not None
+    store.upsert(obj)
+    second = compile_table(store.snapshot, previous=first)
+    assert all(second.claims[k] is first.claims[k] for k in first.claims)
+    decision = second.decide(RequestHead.from_url("GET", url))
+    assert decision.route is not None and decision.route.name == "m"
+    assert [b.name for b in decision.backends] == ["svc2"]
+    # The previous table still answers as it did: a request holding it sees one snapshot.
+    assert first.decide(RequestHead.from_url("GET", url)).action.value == "reject"
