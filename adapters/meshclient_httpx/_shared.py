@@ -119,6 +119,12 @@ class Shared:
 
         self.mesh.subscribe(listener)
 
+    @property
+    def async_shards(self) -> int:
+        """Pools per endpoint for the async transport: never more than its connections."""
+        most = self.limits.max_connections
+        return ASYNC_SHARDS if most is None else max(1, min(ASYNC_SHARDS, most))
+
     def pool_options(self, key: PoolKey, shards: int = 1) -> dict[str, Any]:
         ssl_context = None
         https = key.scheme == b"https"
@@ -131,9 +137,10 @@ class Shared:
         limits = self.limits
         return {
             "ssl_context": ssl_context,
-            # Each of an endpoint's shards (PoolSet) has an equal share of the limits.
-            "max_connections": _share(limits.max_connections, shards),
-            "max_keepalive_connections": _share(limits.max_keepalive_connections, shards),
+            # An endpoint's shards (PoolSet) split its limits: together they never exceed them.
+            "max_connections": _share(limits.max_connections, shards, key.shard),
+            "max_keepalive_connections": _share(limits.max_keepalive_connections, shards,
+                                                key.shard),
             "keepalive_expiry": limits.keepalive_expiry,
             "http1": not key.h2c,
             "http2": key.h2c or (self.http2 and https),
@@ -149,7 +156,7 @@ class Shared:
         from meshclient_httpx._tls import AsyncCheckingBackend
         backend = ReadableBackend(AsyncCheckingBackend(key.expected) if key.expected else None)
         return httpcore.AsyncConnectionPool(network_backend=backend,
-                                            **self.pool_options(key, ASYNC_SHARDS))
+                                            **self.pool_options(key, self.async_shards))
 
     def refuse(self, request: httpx.Request) -> httpx.UnsupportedProtocol:
         host = request.url.host
@@ -159,8 +166,11 @@ class Shared:
 
 
 ASYNC_SHARDS: Final = 4
-"""Pools per endpoint for the async transport (see ``_pools``)."""
+"""Pools per endpoint for the async transport at most (see ``_pools``)."""
 
 
-def _share(limit: int | None, shards: int) -> int | None:
-    return None if limit is None else max(1, -(-limit // shards))
+def _share(limit: int | None, shards: int, shard: int) -> int | None:
+    """Shard ``shard``'s part of ``limit`` split over ``shards`` (the parts sum to it)."""
+    if limit is None:
+        return None
+    return limit // shards + (1 if shard < limit % shards else 0)

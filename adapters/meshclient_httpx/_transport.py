@@ -27,7 +27,7 @@ from meshclient_httpx._flow import INNER, Done, Flow, Send
 from meshclient_httpx._messages import edit_headers, head_of
 from meshclient_httpx._observe import Hook, Observer
 from meshclient_httpx._pools import PoolEntry, PoolSet, PoolStatistics
-from meshclient_httpx._shared import ASYNC_SHARDS, DEFAULT_LIMITS, Shared, map_exception
+from meshclient_httpx._shared import DEFAULT_LIMITS, Shared, map_exception
 from meshclient_httpx._streams import AsyncStream, SyncStream
 from meshclient_httpx._tls import ClientCert
 
@@ -277,8 +277,8 @@ class AsyncMeshTransport(_Base, httpx.AsyncBaseTransport):
                          mirror_concurrency=mirror_concurrency, on_request=on_request,
                          balancer_config=balancer_config, rand=rand)
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
-        self._pools: PoolSet[httpcore.AsyncConnectionPool] = PoolSet(self._s.async_pool,
-                                                                     shards=ASYNC_SHARDS)
+        self._pools: PoolSet[httpcore.AsyncConnectionPool] = PoolSet(
+            self._s.async_pool, shards=self._s.async_shards)
         self._mesh = mesh
         self._flow = self._s.flow
         self._observer = self._s.observer

@@ -91,8 +91,25 @@ def test_shards_stay_consistent(ops: list[tuple[str, int]]) -> None:
     assert pools.statistics().in_flight == sum(1 for e in held if not e.gone)
 
 
-def test_limits_are_shared_between_shards() -> None:
-    assert _share(64, 4) == 16
-    assert _share(10, 4) == 3
-    assert _share(1, 4) == 1
-    assert _share(None, 4) is None
+@given(limit=st.integers(0, 200), shards=st.integers(1, 4))
+def test_limits_are_split_between_shards(limit: int, shards: int) -> None:
+    """The shards' parts add up to the limit, and differ by one at most."""
+    parts = [_share(limit, shards, i) for i in range(shards)]
+    assert sum(p or 0 for p in parts) == limit
+    assert max(p or 0 for p in parts) - min(p or 0 for p in parts) <= 1
+    assert _share(None, shards, 0) is None
+
+
+def test_never_more_shards_than_connections() -> None:
+    import httpx
+
+    from meshclient import Mesh
+    from meshclient_httpx import AsyncMeshTransport
+
+    def shards(limits: httpx.Limits) -> int:
+        return AsyncMeshTransport(Mesh.from_objects([]), limits=limits)._s.async_shards
+
+    assert shards(httpx.Limits(max_connections=1)) == 1
+    assert shards(httpx.Limits(max_connections=3)) == 3
+    assert shards(httpx.Limits(max_connections=64)) == 4
+    assert shards(httpx.Limits(max_connections=None)) == 4
