@@ -217,7 +217,6 @@ def _compile(
         k: g for k, g in snapshot.of("Gateway").items() if type(g).__name__ == "Gateway"
     }
     gateways = collect_listeners(snapshot, all_gateways, b.statuses)  # type: ignore[arg-type]
-    head = len(b.statuses)
 
     http_routes = sorted(
         (r for r in snapshot.of("HTTPRoute").values() if isinstance(r, HTTPRoute)), key=route_order
@@ -226,6 +225,7 @@ def _compile(
         (r for r in snapshot.of("GRPCRoute").values() if isinstance(r, GRPCRoute)), key=route_order
     )
     held = grpc_claims(b, grpc_routes, gateways)
+    http_start = len(b.statuses)  # GRPCRoute statuses come before, final once compiled
     for route in http_routes:
         compile_http_route(b, route, gateways, held)
     settle_grpc_losers(b)
@@ -235,15 +235,15 @@ def _compile(
     services = ServiceHosts(b)
     b.statuses.extend(resolver.statuses)
     has_grpc = bool(b.grpc_listener_entries or b.grpc_mesh_entries)
-    state = None
-    if not grpc_routes:
-        state = CompileState(
-            environment=environment, http_routes=snapshot.of("HTTPRoute"),
-            lineage=snapshot.lineage, route_version=snapshot.kind_versions.get("HTTPRoute", 0),
-            resolver=resolver,
-            gateways=gateways, head=tuple(b.statuses[:head]),
-            tail=tuple(resolver.statuses), route_statuses=b.route_statuses,
-            listener_entries=b.listener_entries, mesh_entries=b.mesh_entries, index=index)
+    state = CompileState(
+        environment=environment, http_routes=snapshot.of("HTTPRoute"),
+        lineage=snapshot.lineage, route_version=snapshot.kind_versions.get("HTTPRoute", 0),
+        resolver=resolver,
+        gateways=gateways, head=tuple(b.statuses[:http_start]),
+        tail=tuple(resolver.statuses), route_statuses=b.route_statuses,
+        listener_entries=b.listener_entries, mesh_entries=b.mesh_entries, index=index,
+        grpc_held=held, grpc_ports=frozenset(b.grpc_ports),
+        grpc_listener_entries=b.grpc_listener_entries)
     return RoutingTable(
         has_grpc=has_grpc,
         environment=environment,

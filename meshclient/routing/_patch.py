@@ -12,9 +12,10 @@ at C speed. A 10,000-route table patches in a few milliseconds, where replaying 
 unchanged route took 0.2 s.
 
 Service-parent (GAMMA) routes patch the same way: their entries per Service port change, and
-the Services they touch build their ports again on first use. Anything this does not cover
-(GRPCRoutes present, a large share of the routes changed) returns None and the caller
-compiles with reuse instead. The result must equal a compile from scratch:
+the Services they touch build their ports again on first use. GRPCRoutes stay as they were
+unless a changed HTTPRoute takes hostnames from one (an older HTTPRoute wins a listener's
+overlapping hostnames): then, or when a large share of the routes changed, this returns None
+and the caller compiles with reuse instead. The result must equal a compile from scratch:
 ``tests/routing/test_incremental.py`` checks that over random sequences of changes.
 """
 
@@ -29,7 +30,7 @@ import attrs
 from meshclient.model import HTTPRoute, HTTPRouteMatch, Object
 from meshclient.routing import _status as st
 from meshclient.routing._backends import Resolver
-from meshclient.routing._builder import Builder, GatewayMap
+from meshclient.routing._builder import Builder, GatewayMap, GrpcClaims
 from meshclient.routing._compile_http import compile_http_route
 from meshclient.routing._hostnames import host_matches
 from meshclient.routing._index import (
@@ -77,6 +78,11 @@ class CompileState:
     mesh_entries: MeshEntries
     """Service-parent entries (never changed in place: see ``_patched_mesh``)."""
     index: ClaimsIndex
+    grpc_held: GrpcClaims
+    """Which listeners' hostnames GRPCRoutes attach to (HTTPRoute conflicts)."""
+    grpc_ports: frozenset[tuple[str, str, int]]
+    """Service ports with GRPCRoutes (they outrank HTTPRoutes there)."""
+    grpc_listener_entries: Mapping[ListenerKey, Mapping[str | None, object]]
     lease: list[None] = attrs.field(factory=lambda: [None])
     """Taken by the one compile that patches this state's maps in place.
 
@@ -109,7 +115,7 @@ def patch_table(
 ) -> Patched | None:
     """The previous table with only the changed HTTPRoutes recompiled, or None (see above)."""
     state = previous.state
-    if state is None or snapshot.of("GRPCRoute"):
+    if state is None:
         return None
     if not all(a is b or a == b for a, b in zip(state.environment, environment, strict=True)):
         return None
@@ -129,14 +135,15 @@ def patch_table(
     if len(changed) + len(removed) > max(64, len(new_map) // _MAX_SHARE):
         return None
 
-    b = Builder(snapshot=snapshot, options=previous.options, resolver=state.resolver)
+    b = Builder(snapshot=snapshot, options=previous.options, resolver=state.resolver,
+                grpc_ports=set(state.grpc_ports))
     for key in changed:
         route = new_map[key]
         if not isinstance(route, HTTPRoute):
             return None
-        compile_http_route(b, route, state.gateways, {})
+        compile_http_route(b, route, state.gateways, state.grpc_held)
     if b.grpc_lost:
-        return None
+        return None  # a GRPCRoute loses its hostnames to this route: GRPCRoutes change too
     old_logs = []
     for key in itertools.chain(changed, removed):
         old = old_map.get(key)
@@ -230,6 +237,7 @@ def patch_table(
                 continue
             now = host in ports[pkey] or any(
                 host in listener_entries.get(other, (None, {}))[1]
+                or host in state.grpc_listener_entries.get(other, ())
                 for other in index.listeners[pkey])
             if now != (host in named[pkey]):
                 (named[pkey].add if now else named[pkey].discard)(host)

@@ -15,6 +15,7 @@ from tests.routing.helpers import backend as h_backend
 from tests.routing.helpers import (
     gateway,
     grant,
+    grpc_route,
     http_route,
     listener,
     parent,
@@ -131,6 +132,13 @@ CONTESTED = [
         listener("http"), listener("b", hostname="*.b.example.com")]),
     service("svc"), service("svc2"),
 ]
+GRPC_ROUTES = [
+    grpc_route("g-old", created="2025-01-01T00:00:00Z", hostnames=["a.example.com"],
+               parents=[parent("gw", section="a")]),
+    grpc_route("g-new", created=ts(30), hostnames=["*.example.com"],
+               parents=[parent("gw", section="wild")]),
+    grpc_route("g-mesh", hostnames=None, parents=[service_parent("svc2", port=8080)]),
+]
 PARENTS = [[parent("gw")], [parent("gw2")], [parent("gw", section="wild")],
            [parent("gw", section="alt")], [parent("gw"), parent("gw2")],
            [parent("gw", section="a"), parent("gw2", section="b")],
@@ -169,7 +177,9 @@ def contested_requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str]]:
            2: "http://10.0.0.1" + url[host_end:],
            # GAMMA: the Services by name (their routes apply, whatever the hostnames).
            3: "http://svc.default.svc.cluster.local:8080" + url[host_end:],
-           4: "http://svc2.default:8080" + url[host_end:]}[draw(st.integers(0, 4))]
+           4: "http://svc2.default:8080" + url[host_end:],
+           5: url[:host_end].replace("http://", "grpc://") + "/pkg.Svc/Call",
+           6: "grpc://svc2.default:8080/pkg.Svc/Call"}[draw(st.integers(0, 6))]
     return method, url, headers
 
 
@@ -184,7 +194,11 @@ def test_patching_route_changes_equals_compile_from_scratch(
     options = RoutingOptions(namespace=data.draw(st.sampled_from([None, "default", "other"])))
     store = Store()
     initial = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=6))
-    store.replace(_parsed(CONTESTED + [data.draw(contested_routes(n)) for n in initial]))
+    # GRPCRoutes, unchanged throughout: an older one holds a.example.com on listener "a"
+    # (HTTPRoutes there lose it), a newer one loses *.example.com to older HTTPRoutes (then
+    # the patch must give way), one outranks HTTPRoutes on svc2's port.
+    grpc = data.draw(st.sampled_from([[], GRPC_ROUTES]))
+    store.replace(_parsed(CONTESTED + grpc + [data.draw(contested_routes(n)) for n in initial]))
     table = compile_table(store.snapshot, options)
     for _ in range(data.draw(st.integers(1, 5))):
         if data.draw(st.booleans()) or not store.snapshot.of("HTTPRoute"):
@@ -239,3 +253,27 @@ def test_service_parent_route_change_patches_and_takes_effect() -> None:
     assert [b.name for b in decision.backends] == ["svc2"]
     # The previous table still answers as it did: a request holding it sees one snapshot.
     assert first.decide(RequestHead.from_url("GET", url)).action.value == "reject"
+
+
+def test_route_change_beside_grpc_routes_patches() -> None:
+    """GRPCRoutes elsewhere do not stop a patch; one taking hostnames from them does."""
+    store = Store()
+    on_http = [parent("gw", section="http")]
+    store.replace(_parsed([*CONTESTED, *GRPC_ROUTES, http_route("a", parents=on_http)]))
+    first = compile_table(store.snapshot)
+    obj = parse_object(http_route("a", parents=on_http, hostnames=["c.example.org"]))[0]
+    assert obj is not None
+    store.upsert(obj)
+    second = compile_table(store.snapshot, previous=first)
+    assert second.claims[("HTTP", 8080)] is first.claims[("HTTP", 8080)]  # patched
+    grpc_call = RequestHead.from_url("POST", "grpc://a.example.com/pkg.Svc/Call")
+    assert second.decide(grpc_call).to_json() == first.decide(grpc_call).to_json()
+    # An older HTTPRoute on the wildcard listener takes *.example.com from g-new.
+    wild = [parent("gw", section="wild")]
+    obj = parse_object(http_route("b", parents=wild, hostnames=["*.example.com"],
+                                  created=ts(1)))[0]
+    assert obj is not None
+    store.upsert(obj)
+    third = compile_table(store.snapshot, previous=second)
+    assert third.claims[("HTTP", 8080)] is not second.claims[("HTTP", 8080)]  # compiled
+    assert _fingerprint(third, []) == _fingerprint(compile_table(store.snapshot), [])
