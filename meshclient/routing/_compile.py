@@ -89,6 +89,10 @@ class RoutingTable:
         for tier in tiers:
             entry = tier.find(head)
             if entry is not None:
+                fast = entry.fast_plan
+                if fast is not None:  # a plain forward: RuleTarget.decide's first branch
+                    return tuple.__new__(Decision, (_FORWARD, head, None, None,
+                                                    entry.fast_edits, (), fast))
                 return entry.target.decide(head, entry.prefix)
         if plan is None:
             return Decision.make(EMPTY_PLAN, Action.PASSTHROUGH, head)
@@ -133,6 +137,7 @@ class RoutingTable:
 
 
 _HOST_CACHE_SIZE: Final = 4096
+_FORWARD: Final = Action.FORWARD
 _HostRoute = tuple[tuple["Tier | GrpcTier", ...], "Plan | RuleTarget | None"]
 
 

@@ -17,6 +17,7 @@ import attrs
 
 from meshclient.model import GRPCRouteMatch
 from meshclient.model._regex import Pattern, compile_regex
+from meshclient.routing._decision import NO_EDITS, HeaderEdits, Plan
 from meshclient.routing._request import RequestHead
 from meshclient.routing._table import values_hold
 from meshclient.routing._targets import RuleTarget
@@ -44,6 +45,8 @@ class GrpcEntry:
     """For RegularExpression matches: the whole ``service/method`` pattern."""
     headers: tuple[tuple[str, str | None, Pattern | None], ...] = ()
     prefix: None = None  # the adapters' Entry protocol; gRPC has no prefix rewrites
+    fast_plan: Plan | None = None  # as Entry's
+    fast_edits: HeaderEdits = NO_EDITS
 
     def holds(self, head: RequestHead, service: str, method: str) -> bool:
         if self.regex is not None:
@@ -72,7 +75,9 @@ def grpc_entry(target: RuleTarget, match: GRPCRouteMatch, order: tuple[object, .
         regex = compile_regex(f"(?:{service or '[^/]+'})/(?:{method or '[^/]+'})")
     key = (0 if service else 1, 0 if method else 1, -len(headers), *order)
     return GrpcEntry(target=target, sort_key=key, service=service or None,
-                     method=method or None, regex=regex, headers=headers)
+                     method=method or None, regex=regex, headers=headers,
+                     fast_plan=target.plan if target.simple else None,
+                     fast_edits=target.response_edits)
 
 
 @attrs.frozen(kw_only=True)
