@@ -162,6 +162,11 @@ class Store:
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
     snapshot: Snapshot = attrs.field(factory=lambda: Snapshot.build(()))
 
+    def __attrs_post_init__(self) -> None:
+        if not self.snapshot.objects and self.snapshot.version == 0:
+            # The empty starting snapshot belongs to this store's lineage like every later one.
+            self.snapshot = attrs.evolve(self.snapshot, lineage=self._lineage)
+
     def replace(self, objects: Iterable[Object], errors: Iterable[ConfigError] = ()) -> Snapshot:
         """Swap in a whole new object set (a file reload, a relist)."""
         with self._lock:

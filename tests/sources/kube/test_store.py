@@ -153,5 +153,6 @@ def test_changes_since_names_every_changed_key(steps: list[object]) -> None:
                 differ = {k for k in a.keys() | b.keys() if a.get(k) is not b.get(k)}
                 assert differ <= keys
     assert known >= len(snaps)  # at least every snapshot against itself
+    assert all(s.lineage is snaps[0].lineage for s in snaps)  # the empty first one too
     other = Store().snapshot
     assert snaps[-1].changes_since("HTTPRoute", other.lineage, 0) is None
