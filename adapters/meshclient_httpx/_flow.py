@@ -188,6 +188,14 @@ class Flow:
             got = balancer.pick(backends, now=self.wall(), exclude=tried, session=session,
                                 session_token=token)
             if got.__class__ is not Pick:
+                if d.backend_requests and got.backend is not None:
+                    # The backend chosen by weight answers with its own redirect: that needs
+                    # no endpoint, so none being free (or there) does not matter.
+                    br = d.backend_requests[_index(backends, got.backend)]
+                    if br is not None and br.status is not None:
+                        ex.outcome = "redirect"
+                        return answer(request, br.status, location=br.location,
+                                      edits=_response_edits(d, got.backend))
                 return self._no_pick(ex, got)  # type: ignore[arg-type]
             pick: Pick[Backend] = got
             backend = pick.backend

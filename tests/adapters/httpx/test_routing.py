@@ -321,6 +321,16 @@ def test_transport_backend_level_redirect_answered_for_its_share(
     assert b.hits == 0
 
 
+def test_transport_backend_level_redirect_needs_no_endpoint(client: MakeClient) -> None:
+    """A redirecting backendRef answers even when its Service has no endpoints at all."""
+    mesh = mesh_of(gateway(), service("b", []),
+                   route(h.rule(backends=[h.backend("b", filters=[
+                       h.redirect(hostname="elsewhere.example", status=302)])])))
+    r = client(mesh).get(f"http://{HOST}/p?q=1")
+    assert r.status_code == 302
+    assert r.headers["location"] == "http://elsewhere.example/p?q=1"
+
+
 def test_import_without_httpx_names_the_extra() -> None:
     """Without httpx installed the adapter fails to import, naming the extra (STYLE.md §2)."""
     import subprocess
