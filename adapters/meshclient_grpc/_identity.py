@@ -1,24 +1,21 @@
 """Client identity: a projected service-account token sent as call metadata.
 
-The kubelet rotates a projected token by swapping a symlink in the volume, so the file's
-(inode, size, mtime) changes; the token is re-read when it does, and looked at no more than
-once per ``recheck`` seconds so a call pays a clock read, not a ``stat``.
+The file is followed by ``meshclient.sources.TokenFile``; the metadata pair is formatted
+once per token, not per call.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 from collections.abc import Callable
+
+from meshclient.sources import TokenFile as _Source
 
 __all__ = ["TokenFile"]
 
-_log = logging.getLogger("meshclient.grpc")
-
 
 class TokenFile:
-    """A token read from a file, re-read when the file changes.
+    """A token from a file, as the metadata pair to send it in.
 
     Args:
         path: The token file.
@@ -33,36 +30,16 @@ class TokenFile:
 
     def __init__(self, path: str | os.PathLike[str], *, key: str = "authorization",
                  clock: Callable[[], float], recheck: float = 1.0) -> None:
-        self.path = os.fspath(path)
+        self._file = _Source(path, clock=clock, recheck=recheck)
+        self.path = self._file.path
         self.key = key.lower()
-        self._clock = clock
-        self._recheck = recheck
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._token: str | None = None
         self._pair = (self.key, "")
-        self._next = 0.0
-        self._load()
-
-    def _load(self) -> None:
-        st = os.stat(self.path)
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if stamp == self._stamp:
-            return
-        with open(self.path, encoding="utf-8") as f:
-            token = f.read().strip()
-        self._stamp = stamp
-        self._pair = (self.key, f"Bearer {token}" if self.key == "authorization" else token)
 
     def pair(self) -> tuple[str, str]:
         """``(key, value)`` to add to a call's metadata, re-reading the file if it changed."""
-        now = self._clock()
-        if now >= self._next:
-            with self._lock:
-                if now >= self._next:
-                    self._next = now + self._recheck
-                    try:
-                        self._load()
-                    except OSError:
-                        _log.warning("could not re-read the token file %s; keeping the last "
-                                     "token", self.path, exc_info=True)
+        token = self._file.token()
+        if token is not self._token:
+            self._pair = (self.key, f"Bearer {token}" if self.key == "authorization" else token)
+            self._token = token  # after the pair: a racing reader never pairs them wrongly
         return self._pair

@@ -1,24 +1,21 @@
-"""Client identity for server-side authorization: a projected service-account token.
+"""Client identity for server-side authorization: a projected service-account token header.
 
-The kubelet rotates a projected token by swapping a symlink (``..data``) in the volume, so
-the file's identity (inode, size, mtime) changes; the token is re-read when it does. The
-file is looked at no more than once per ``recheck`` seconds, so the request path pays a clock
-read, not a ``stat``, between looks.
+The file is followed by ``meshclient.sources.TokenFile``; the header value is formatted once
+per token, not per request.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 
-from meshclient_httpx._observe import log
+from meshclient.sources import TokenFile as _Source
 
 __all__ = ["TokenFile"]
 
 
 class TokenFile:
-    """A bearer token read from a file and re-read when the file changes.
+    """A bearer token from a file, as the header to send it in.
 
     Args:
         path: The token file (e.g. ``/var/run/secrets/tokens/mesh-token``).
@@ -34,37 +31,18 @@ class TokenFile:
 
     def __init__(self, path: str | os.PathLike[str], *, header: str = "authorization",
                  clock: Callable[[], float], recheck: float = 1.0) -> None:
-        self.path = os.fspath(path)
+        self._file = _Source(path, clock=clock, recheck=recheck)
+        self.path = self._file.path
         self.header = header.lower()
         self._raw_header = self.header.encode("latin-1")
-        self._clock = clock
-        self._recheck = recheck
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._token: str | None = None
         self._value = b""
-        self._next = 0.0
-        self._load()
-
-    def _load(self) -> None:
-        st = os.stat(self.path)
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if stamp == self._stamp:
-            return
-        with open(self.path, "rb") as f:
-            token = f.read().strip()
-        self._stamp = stamp
-        self._value = b"Bearer " + token if self.header == "authorization" else token
 
     def header_pair(self) -> tuple[bytes, bytes]:
         """``(name, value)`` to add to a request, re-reading the file when it changed."""
-        now = self._clock()
-        if now >= self._next:
-            with self._lock:
-                if now >= self._next:
-                    self._next = now + self._recheck
-                    try:
-                        self._load()
-                    except OSError:
-                        log.warning("could not re-read the token file %s; keeping the last "
-                                    "token", self.path, exc_info=True)
+        token = self._file.token()
+        if token is not self._token:
+            raw = token.encode("utf-8")
+            self._value = b"Bearer " + raw if self.header == "authorization" else raw
+            self._token = token  # after the value: a racing reader never pairs them wrongly
         return self._raw_header, self._value

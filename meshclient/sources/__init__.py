@@ -39,6 +39,7 @@ from meshclient.sources._manifests import FileStat as FileStat
 from meshclient.sources._manifests import ManifestFile as ManifestFile
 from meshclient.sources._manifests import ManifestSet as ManifestSet
 from meshclient.sources._manifests import load_manifests as load_manifests
+from meshclient.sources._token import TokenFile as TokenFile
 from meshclient.sources._yaml import LOADER as LOADER
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "Reflector",
     "Signal",
     "SyncStatus",
+    "TokenFile",
     "Whereabouts",
     "load_manifests",
     "whereabouts",

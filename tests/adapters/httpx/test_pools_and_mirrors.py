@@ -150,7 +150,7 @@ def test_identity_token_sent_and_reread_on_rotation(backends: Make, client: Make
     new = tmp_path / "token.new"
     new.write_text("second\n")
     os.replace(new, token)
-    c.transport._s.flow.token._next = 0.0
+    c.transport._s.flow.token._file._next = 0.0
     c.get(f"http://{HOST}/")
     assert b.requests[-1].headers["authorization"] == "Bearer second"
 
