@@ -64,21 +64,15 @@ def _first(ctx_auth: Mapping[str, Iterable[bytes]], key: str) -> str | None:
 
 
 class _Base:
+    # The one constructor of both interceptors (their defaults are the documented ones).
     def __init__(
-        self,
-        *,
-        mesh: SnapshotSource | None,
-        workload: Workload | Mapping[str, Any] | None,
-        port: int | None,
-        issuers: Iterable[Issuer],
-        keys: KeyStore | None,
-        token_headers: Iterable[str],
-        trusted_proxies: Iterable[str],
-        reject_invalid_tokens: bool,
-        log_decisions: LogDecisions,
-        on_decision: DecisionHook | None,
-        authorizer: Authorizer | None,
-        clock: Callable[[], float],
+        self, *, mesh: SnapshotSource | None = None,
+        workload: Workload | Mapping[str, Any] | None = None, port: int | None = None,
+        issuers: Iterable[Issuer] = (), keys: KeyStore | None = None,
+        token_headers: Iterable[str] = ("authorization",), trusted_proxies: Iterable[str] = (),
+        reject_invalid_tokens: bool = True, log_decisions: LogDecisions = "deny",
+        on_decision: DecisionHook | None = None, authorizer: Authorizer | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if authorizer is None:
             if mesh is None or workload is None:
@@ -133,22 +127,6 @@ class AuthzInterceptor(_Base, grpc.ServerInterceptor):  # type: ignore[misc]
 
     The other options are ``meshclient.authz.Authorizer``'s.
     """
-
-    def __init__(
-        self, *, mesh: SnapshotSource | None = None,
-        workload: Workload | Mapping[str, Any] | None = None, port: int | None = None,
-        issuers: Iterable[Issuer] = (), keys: KeyStore | None = None,
-        token_headers: Iterable[str] = ("authorization",), trusted_proxies: Iterable[str] = (),
-        reject_invalid_tokens: bool = True, log_decisions: LogDecisions = "deny",
-        on_decision: DecisionHook | None = None, authorizer: Authorizer | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            mesh=mesh, workload=workload, port=port, issuers=issuers, keys=keys,
-            token_headers=token_headers, trusted_proxies=trusted_proxies,
-            reject_invalid_tokens=reject_invalid_tokens, log_decisions=log_decisions,
-            on_decision=on_decision, authorizer=authorizer, clock=clock,
-        )
 
     def _guard(self, method: str, ctx: grpc.ServicerContext) -> Caller:
         result = self._check(method, ctx)
@@ -230,22 +208,6 @@ def _deny_all_handler() -> grpc.RpcMethodHandler:
 
 class AioAuthzInterceptor(_Base, grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Authorization for a ``grpc.aio.server``; same options as ``AuthzInterceptor``."""
-
-    def __init__(
-        self, *, mesh: SnapshotSource | None = None,
-        workload: Workload | Mapping[str, Any] | None = None, port: int | None = None,
-        issuers: Iterable[Issuer] = (), keys: KeyStore | None = None,
-        token_headers: Iterable[str] = ("authorization",), trusted_proxies: Iterable[str] = (),
-        reject_invalid_tokens: bool = True, log_decisions: LogDecisions = "deny",
-        on_decision: DecisionHook | None = None, authorizer: Authorizer | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            mesh=mesh, workload=workload, port=port, issuers=issuers, keys=keys,
-            token_headers=token_headers, trusted_proxies=trusted_proxies,
-            reject_invalid_tokens=reject_invalid_tokens, log_decisions=log_decisions,
-            on_decision=on_decision, authorizer=authorizer, clock=clock,
-        )
 
     async def _guard(self, method: str, ctx: grpc.aio.ServicerContext) -> Caller:
         result = self._check(method, ctx)
