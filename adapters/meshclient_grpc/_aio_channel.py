@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,17 +24,15 @@ from meshclient import Mesh
 from meshclient.balancing import BalancerConfig
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
-from meshclient_grpc._calls import Answer, Attempt, CallState, Router
+from meshclient_grpc._calls import Answer, Attempt, CallState, Router, RouterChannel
 from meshclient_grpc._calls_aio import LocalCall, UnaryCall, UnaryStreamCall, report_when_done
 from meshclient_grpc._endpoints import (
     ChannelKey,
-    ChannelStatistics,
     Credentials,
     EndpointChannels,
     channel_options,
     live_endpoints,
 )
-from meshclient_grpc._identity import TokenFile
 from meshclient_grpc._mirror import mirror_attempts, mirror_done
 
 __all__ = ["AioMeshChannel", "aio_mesh_channel"]
@@ -143,7 +139,7 @@ class _StreamStream(_Multi, grpc.aio.StreamStreamMultiCallable):  # type: ignore
     __slots__ = ()
 
 
-class AioMeshChannel(grpc.aio.Channel):  # type: ignore[misc]
+class AioMeshChannel(RouterChannel, grpc.aio.Channel):  # type: ignore[misc]
     """A ``grpc.aio.Channel`` whose calls go straight to the pods their route chooses.
 
     Build it with ``aio_mesh_channel`` (arguments as for ``mesh_channel``), inside the event
@@ -160,13 +156,9 @@ class AioMeshChannel(grpc.aio.Channel):  # type: ignore[misc]
         balancer_config: BalancerConfig | None = None,
         rand: Callable[[], float] | None = None,
     ) -> None:
-        token = None
-        if token_file is not None:
-            token = TokenFile(token_file, key=token_key, clock=time.monotonic)
         self._router = Router(mesh, target, strict=strict, annotations=annotations,
-                              spiffe_via_dns_san=spiffe_via_dns_san, token=token,
-                              balancer_config=balancer_config,
-                              rand=rand or random.Random().random)
+                              spiffe_via_dns_san=spiffe_via_dns_san, token_file=token_file,
+                              token_key=token_key, balancer_config=balancer_config, rand=rand)
         self._creds = Credentials(root_certificates, client_cert)
         self._options = tuple(options)
         self._interceptors = list(interceptors) if interceptors else None
@@ -269,22 +261,6 @@ class AioMeshChannel(grpc.aio.Channel):  # type: ignore[misc]
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close(None)
 
-    def describe(self, method: str, metadata: Any = None) -> dict[str, Any]:
-        """What a call to ``method`` with ``metadata`` would do (nothing is sent).
-
-        The ``resolve --json`` object of its decision, plus ``retry`` (attempts, codes as the
-        core's HTTP statuses, backoff and ``source``: an HTTPRoute rule, the GRPCRoute's or
-        Service's annotations, or the connect-failure default) and ``timeouts``.
-        """
-        return self._router.describe(method, metadata)
-
-    def statistics(self) -> ChannelStatistics:
-        return self._pool.statistics()
-
-    def __repr__(self) -> str:
-        s = self.statistics()
-        return (f"<AioMeshChannel {self._router.target.authority} open={s.open} "
-                f"retired={s.retired} closed={s.closed}>")
 
 
 def aio_mesh_channel(

@@ -18,6 +18,8 @@ which cannot be repeated). Every pick is reported exactly once.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -33,6 +35,8 @@ from meshclient_grpc._endpoints import (
     GATEWAY,
     PASSTHROUGH,
     ChannelKey,
+    ChannelStatistics,
+    EndpointChannels,
     endpoint_target,
     parse_target,
 )
@@ -49,7 +53,7 @@ from meshclient_grpc._policy import (
     tls_name,
 )
 
-__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router"]
+__all__ = ["DONE", "RETRY", "Answer", "Attempt", "CallState", "Router", "RouterChannel"]
 
 Metadata = Sequence[tuple[str, str | bytes]] | None
 
@@ -92,9 +96,13 @@ class Router:
 
     def __init__(
         self, mesh: Mesh, target: str, *, strict: bool, annotations: bool,
-        spiffe_via_dns_san: bool, token: TokenFile | None,
-        balancer_config: BalancerConfig | None, rand: Callable[[], float],
+        spiffe_via_dns_san: bool, token_file: str | os.PathLike[str] | None, token_key: str,
+        balancer_config: BalancerConfig | None, rand: Callable[[], float] | None,
     ) -> None:
+        rand = rand or random.Random().random
+        token = None
+        if token_file is not None:
+            token = TokenFile(token_file, key=token_key, clock=time.monotonic)
         self.mesh = mesh
         self.target = parse_target(target)
         self.strict = strict
@@ -270,6 +278,31 @@ def _answer_of(d: Decision) -> Answer:
     if d.action is Action.REDIRECT:
         why = f"the route redirects to {d.location}; gRPC calls cannot follow redirects"
     return Answer(answer_code(status), f"meshclient: {why}")
+
+
+class RouterChannel:
+    """What the sync and the aio mesh channel answer alike, from their router and pool."""
+
+    _router: Router
+    _pool: EndpointChannels[Any]
+
+    def describe(self, method: str, metadata: Any = None) -> dict[str, Any]:
+        """What a call to ``method`` with ``metadata`` would do (nothing is sent).
+
+        The ``resolve --json`` object of its decision, plus ``retry`` (attempts, codes as the
+        core's HTTP statuses, backoff and ``source``: an HTTPRoute rule, the GRPCRoute's or
+        Service's annotations, or the connect-failure default) and ``timeouts``.
+        """
+        return self._router.describe(method, metadata)
+
+    def statistics(self) -> ChannelStatistics:
+        """Counters of the underlying channels (``repr`` shows them too)."""
+        return self._pool.statistics()
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (f"<{type(self).__name__} {self._router.target.authority} open={s.open} "
+                f"retired={s.retired} closed={s.closed}>")
 
 
 class _Spy:

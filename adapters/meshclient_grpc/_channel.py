@@ -30,9 +30,7 @@ Limitations of grpcio, and what the channel does about them:
 from __future__ import annotations
 
 import os
-import random
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,21 +41,19 @@ from meshclient import Mesh
 from meshclient.balancing import BalancerConfig
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
-from meshclient_grpc._calls import Router
+from meshclient_grpc._calls import Router, RouterChannel
 from meshclient_grpc._endpoints import (
     ChannelKey,
-    ChannelStatistics,
     Credentials,
     EndpointChannels,
     channel_options,
     live_endpoints,
 )
-from meshclient_grpc._identity import TokenFile
 from meshclient_grpc._multicallables import StreamStream, StreamUnary, UnaryStream, UnaryUnary
 
 __all__ = ["MeshChannel", "mesh_channel"]
 
-class MeshChannel(grpc.Channel):  # type: ignore[misc]
+class MeshChannel(RouterChannel, grpc.Channel):  # type: ignore[misc]
     """A ``grpc.Channel`` whose calls go straight to the pods their route chooses.
 
     Build it with ``mesh_channel``; the arguments are described there.
@@ -72,13 +68,9 @@ class MeshChannel(grpc.Channel):  # type: ignore[misc]
         balancer_config: BalancerConfig | None = None,
         rand: Callable[[], float] | None = None,
     ) -> None:
-        token = None
-        if token_file is not None:
-            token = TokenFile(token_file, key=token_key, clock=time.monotonic)
         self._router = Router(mesh, target, strict=strict, annotations=annotations,
-                              spiffe_via_dns_san=spiffe_via_dns_san, token=token,
-                              balancer_config=balancer_config,
-                              rand=rand or random.Random().random)
+                              spiffe_via_dns_san=spiffe_via_dns_san, token_file=token_file,
+                              token_key=token_key, balancer_config=balancer_config, rand=rand)
         self._creds = Credentials(root_certificates, client_cert)
         self._options = tuple(options)
         self._pool: EndpointChannels[grpc.Channel] = EndpointChannels(self._make)
@@ -179,23 +171,6 @@ class MeshChannel(grpc.Channel):  # type: ignore[misc]
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def describe(self, method: str, metadata: Any = None) -> dict[str, Any]:
-        """What a call to ``method`` with ``metadata`` would do (nothing is sent).
-
-        The ``resolve --json`` object of its decision, plus ``retry`` (attempts, codes as the
-        core's HTTP statuses, backoff and ``source``: an HTTPRoute rule, the GRPCRoute's or
-        Service's annotations, or the connect-failure default) and ``timeouts``.
-        """
-        return self._router.describe(method, metadata)
-
-    def statistics(self) -> ChannelStatistics:
-        """Counters of the underlying channels (``repr`` shows them too)."""
-        return self._pool.statistics()
-
-    def __repr__(self) -> str:
-        s = self.statistics()
-        return (f"<MeshChannel {self._router.target.authority} open={s.open} "
-                f"retired={s.retired} closed={s.closed}>")
 
 
 def mesh_channel(
