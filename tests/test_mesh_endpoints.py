@@ -95,3 +95,12 @@ def test_mesh_endpoint_updates_match_a_full_rebuild(steps: list[tuple[str, str, 
                      (e for e in snap.of("EndpointSlice").values()
                       if isinstance(e, EndpointSlice)))
         assert _sets(balancer) == _sets(fresh)
+
+
+def test_live_endpoints_lists_every_address_and_port() -> None:
+    """The (address, port) pairs adapters keep connections to; others are closed."""
+    from meshclient.balancing import live_endpoints
+
+    mesh = Mesh.from_objects([_slice("a", 0, ["10.0.0.1", "10.0.0.2"]), _slice("b", 1, [])])
+    assert live_endpoints(mesh.snapshot) == {(a, p) for a in ("10.0.0.1", "10.0.0.2")
+                                             for p in (9000, 9001)}

@@ -21,7 +21,7 @@ import grpc
 import grpc.aio
 
 from meshclient import Mesh
-from meshclient.balancing import BalancerConfig
+from meshclient.balancing import BalancerConfig, live_endpoints
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
 from meshclient_grpc._calls import Answer, Attempt, CallState, Router, RouterChannel
@@ -31,7 +31,6 @@ from meshclient_grpc._endpoints import (
     Credentials,
     EndpointChannels,
     channel_options,
-    live_endpoints,
 )
 from meshclient_grpc._mirror import mirror_attempts, mirror_done
 

@@ -38,7 +38,7 @@ from typing import Any
 import grpc
 
 from meshclient import Mesh
-from meshclient.balancing import BalancerConfig
+from meshclient.balancing import BalancerConfig, live_endpoints
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
 from meshclient_grpc._calls import Router, RouterChannel
@@ -47,7 +47,6 @@ from meshclient_grpc._endpoints import (
     Credentials,
     EndpointChannels,
     channel_options,
-    live_endpoints,
 )
 from meshclient_grpc._multicallables import StreamStream, StreamUnary, UnaryStream, UnaryUnary
 

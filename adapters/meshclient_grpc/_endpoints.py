@@ -24,9 +24,6 @@ from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 import attrs
 
-from meshclient.model import EndpointSlice
-from meshclient.store import Snapshot
-
 __all__ = [
     "DEFAULT_OPTIONS",
     "ChannelKey",
@@ -36,7 +33,6 @@ __all__ = [
     "Target",
     "channel_options",
     "endpoint_target",
-    "live_endpoints",
     "parse_target",
 ]
 
@@ -142,19 +138,6 @@ def channel_options(key: ChannelKey, extra: tuple[tuple[str, Any], ...]
         out.append(("grpc.ssl_target_name_override", key.tls_name))
     out.extend(extra)
     return out
-
-
-def live_endpoints(snapshot: Snapshot) -> frozenset[tuple[str, int]]:
-    """Every (address, port) an EndpointSlice of ``snapshot`` lists."""
-    out: set[tuple[str, int]] = set()
-    for s in snapshot.of("EndpointSlice").values():
-        if not isinstance(s, EndpointSlice):
-            continue
-        ports = [p.port for p in s.ports if p.port is not None]
-        for e in s.endpoints:
-            for a in e.addresses:
-                out.update((a, p) for p in ports)
-    return frozenset(out)
 
 
 class Entry(Generic[C]):

@@ -15,8 +15,8 @@ import httpcore
 import httpx
 
 from meshclient import Mesh
-from meshclient.balancing import BalancerConfig
-from meshclient.model import EndpointSlice, Service
+from meshclient.balancing import BalancerConfig, live_endpoints
+from meshclient.model import Service
 from meshclient.routing import RoutingTable
 from meshclient.store import Snapshot
 from meshclient_httpx._exceptions import map_exception
@@ -28,24 +28,11 @@ from meshclient_httpx._pools import PoolKey
 from meshclient_httpx._retry import Retries
 from meshclient_httpx._tls import ClientCert, TLSContexts
 
-__all__ = ["DEFAULT_LIMITS", "Shared", "live_endpoints", "map_exception"]
+__all__ = ["DEFAULT_LIMITS", "Shared", "map_exception"]
 
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=64, max_keepalive_connections=16,
                                      keepalive_expiry=30.0)
 """Per endpoint (each endpoint has its own pool; ECOSYSTEM.md §1.2)."""
-
-
-def live_endpoints(snapshot: Snapshot) -> frozenset[tuple[str, int]]:
-    """Every (address, port) an EndpointSlice of ``snapshot`` lists."""
-    out: set[tuple[str, int]] = set()
-    for s in snapshot.of("EndpointSlice").values():
-        if not isinstance(s, EndpointSlice):
-            continue
-        ports = [p.port for p in s.ports if p.port is not None]
-        for e in s.endpoints:
-            for a in e.addresses:
-                out.update((a, p) for p in ports)
-    return frozenset(out)
 
 
 class Shared:

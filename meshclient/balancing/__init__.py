@@ -63,6 +63,7 @@ from meshclient.balancing._endpoints import SetKey as SetKey
 from meshclient.balancing._endpoints import build_endpoint_sets as build_endpoint_sets
 from meshclient.balancing._engine import Balancer as Balancer
 from meshclient.balancing._feed import EndpointFeed as EndpointFeed
+from meshclient.balancing._feed import live_endpoints as live_endpoints
 from meshclient.balancing._group import EndpointHandle as EndpointHandle
 from meshclient.balancing._hashing import TABLE_SIZE as TABLE_SIZE
 from meshclient.balancing._hashing import build_maglev as build_maglev
@@ -135,6 +136,7 @@ __all__ = [
     "build_maglev",
     "classify",
     "key_hash",
+    "live_endpoints",
     "parse_token",
     "preference_for",
     "session_token",

@@ -8,7 +8,7 @@ from meshclient.balancing._engine import Balancer
 from meshclient.model import EndpointSlice, Object, Service
 from meshclient.store import Snapshot
 
-__all__ = ["EndpointFeed"]
+__all__ = ["EndpointFeed", "live_endpoints"]
 
 ServiceKey = tuple[str, str]
 
@@ -101,3 +101,17 @@ def _changed_keys(old: Snapshot, new: Snapshot, kind: str) -> Iterator[tuple[str
         return
     yield from (k for k, v in b.items() if a.get(k) is not v)
     yield from (k for k in a if k not in b)
+
+
+def live_endpoints(snapshot: Snapshot) -> frozenset[tuple[str, int]]:
+    """Every (address, port) an EndpointSlice of ``snapshot`` lists (the adapters close the
+    connections of endpoints that left it)."""
+    out: set[tuple[str, int]] = set()
+    for s in snapshot.of("EndpointSlice").values():
+        if not isinstance(s, EndpointSlice):
+            continue
+        ports = [p.port for p in s.ports if p.port is not None]
+        for e in s.endpoints:
+            for a in e.addresses:
+                out.update((a, p) for p in ports)
+    return frozenset(out)
