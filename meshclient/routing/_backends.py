@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
@@ -45,6 +45,9 @@ _HTTP_APP_PROTOCOLS: Final = frozenset(
 class _TLSChoice:
     tls: BackendTLS | None
     problem: str | None = None
+
+
+_P = TypeVar("_P", BackendTLSPolicy, XBackendTrafficPolicy)
 
 
 def _policy_order(p: BackendTLSPolicy | XBackendTrafficPolicy) -> tuple[float, str]:
@@ -186,28 +189,19 @@ class Resolver:
                 self._tls_invalid.setdefault(
                     (policy.meta.namespace, target.name, target.section_name), choice)
 
+    def _policies(self, kind: type[_P]) -> list[_P]:
+        """This snapshot's policies of ``kind``, oldest first (G713: the oldest wins)."""
+        return sorted((p for p in self.snapshot.of(kind.__name__).values()
+                       if isinstance(p, kind)), key=_policy_order)
+
     def _index_tls_policies(self) -> None:
-        policies = sorted(
-            (
-                p
-                for p in self.snapshot.of("BackendTLSPolicy").values()
-                if isinstance(p, BackendTLSPolicy)
-            ),
-            key=_policy_order,
-        )
-        for policy in policies:
+        for policy in self._policies(BackendTLSPolicy):
             ns = policy.meta.namespace
             conds: list[st.Condition] = []
             if policy.errors:
-                conds.append(
-                    st.Condition(
-                        type="Accepted",
-                        status="False",
-                        reason="Invalid",
-                        message=str(policy.errors[0]),
-                    )
-                )
-                self._report(policy, conds)
+                self._report(policy, [st.Condition(type="Accepted", status="False",
+                                                   reason="Invalid",
+                                                   message=str(policy.errors[0]))])
                 self._refuse_targets(policy, str(policy.errors[0]))
                 continue
             ca_pem, ca_problem, ca_reason = self._ca_bundle(policy)
@@ -321,26 +315,12 @@ class Resolver:
         return ("\n".join(pems) if pems else None), problem, reason
 
     def _index_traffic_policies(self) -> None:
-        policies = sorted(
-            (
-                p
-                for p in self.snapshot.of("XBackendTrafficPolicy").values()
-                if isinstance(p, XBackendTrafficPolicy)
-            ),
-            key=_policy_order,
-        )
-        for policy in policies:
+        for policy in self._policies(XBackendTrafficPolicy):
             conds: list[st.Condition] = []
             if policy.errors:
-                conds.append(
-                    st.Condition(
-                        type="Accepted",
-                        status="False",
-                        reason="Invalid",
-                        message=str(policy.errors[0]),
-                    )
-                )
-                self._report(policy, conds)
+                self._report(policy, [st.Condition(type="Accepted", status="False",
+                                                   reason="Invalid",
+                                                   message=str(policy.errors[0]))])
                 continue
             took = False
             for target in policy.target_refs:
