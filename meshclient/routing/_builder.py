@@ -237,9 +237,6 @@ class Builder:
                                                     section=section)
         return found
 
-    @staticmethod
-    def listener_key(el: EffectiveListener) -> tuple[str, ...]:
-        return el.key
 
 
 def hosts_overlap(a: Hosts, b: Hosts) -> bool:

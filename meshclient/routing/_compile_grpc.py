@@ -52,10 +52,10 @@ def grpc_claims(b: Builder, routes: Iterable[GRPCRoute], gateways: GatewayMap) -
                         b.statuses.append(route_status(route, ref.describe(), cond, (), (), ()))
                     continue
                 for el, hosts in gatt.listeners:
-                    claims.setdefault(b.listener_key(el), []).append((route, hosts))
+                    claims.setdefault(el.key, []).append((route, hosts))
                 cond, attachment = gatt.condition, gatt
                 b.grpc_refs.append(
-                    (len(b.statuses), route, tuple(b.listener_key(el) for el, _ in gatt.listeners))
+                    (len(b.statuses), route, tuple(el.key for el, _ in gatt.listeners))
                 )
             b.grpc_pending.append((len(b.statuses), route, ref, attachment))
             b.statuses.append(route_status(route, ref.describe(), cond, (), (), ()))
@@ -121,7 +121,7 @@ def _compile_listeners(b: Builder, route: GRPCRoute, ref: ParentRef, att: Gatewa
                        rules: list[GRPCRouteRule]) -> list[str]:
     problems: list[str] = []
     for el, hosts in att.listeners:
-        lkey = b.listener_key(el)
+        lkey = el.key
         gw = el.gateway
         if (route.meta.ns_name, lkey) in b.grpc_lost or not b.options.selects(
             gw.meta.namespace, gw.meta.name, gw.gateway_class

@@ -71,7 +71,7 @@ def _compile_http_route(
         kept = 0
         order = route_order(route)
         for el, hosts in att.listeners:
-            lkey = b.listener_key(el)
+            lkey = el.key
             older = [
                 g
                 for g, ghosts in grpc_claims.get(lkey, ())

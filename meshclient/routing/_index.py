@@ -152,7 +152,7 @@ def build_claims(b: Builder, gateways: GatewayMap) -> tuple[dict[tuple[str, int]
             if el.listener.protocol not in ("HTTP", "HTTPS"):
                 continue
             pkey = (*gkey, el.listener.protocol, el.listener.port)
-            lkey = b.listener_key(el)
+            lkey = el.key
             listener_keys.setdefault(pkey, []).append(lkey)
             port_of.setdefault(lkey, pkey)
             by_host = b.listener_entries.get(lkey, (el, {}))[1]
